@@ -1,0 +1,20 @@
+# Two entry points: `make pipeline` installs and runs everything, `make test` runs the tests.
+# Offline: C2Q_DATA_MIRROR=../shared/datasets make pipeline
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: install pipeline test
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+pipeline: install
+	PATH=$(abspath $(VENV))/bin:$$PATH dvc repro
+
+test: install
+	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m pytest -q

@@ -1,0 +1,29 @@
+"""Thin DVC stage scripts: read params -> call the c2q library -> write files -> log to MLflow.
+
+Run each as `python -m stages.<name> ...`; dvc.yaml holds the exact commands.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+from c2q.config import ConfigError
+from c2q.data import DataError
+from c2q.train import TrainingError
+
+EXPECTED_ERRORS = (ConfigError, DataError, TrainingError)
+
+
+def run(main: Callable[[list[str]], None]) -> None:
+    """Run a stage's main; expected failures print one clear message and exit 2."""
+    try:
+        main(sys.argv[1:])
+    except EXPECTED_ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def stage_name(kind: str, *matrix_values: object) -> str:
+    """The DVC stage name of one matrix entry, e.g. train_teacher@mnist-lenet."""
+    return f"{kind}@{'-'.join(str(v) for v in matrix_values)}"

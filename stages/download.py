@@ -1,0 +1,34 @@
+"""Stage download: fetch one dataset's raw files (torchvision, or the offline mirror) and verify them."""
+
+from __future__ import annotations
+
+import argparse
+
+from c2q import data, paths
+from c2q.config import load_params
+from c2q.io import atomic_path, save_json
+from c2q.tracking import stage_run
+from stages import run, stage_name
+
+
+def main(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("dataset")
+    args = ap.parse_args(argv)
+    params = load_params()
+    mirror = data.mirror_from_env()
+    name = stage_name("download", args.dataset)
+    with stage_run(name, params["mlflow"]["experiment"], {}, {"dataset": args.dataset}) as tracker:
+        out = paths.raw_dir(args.dataset)
+        with atomic_path(out) as tmp:
+            source = data.fetch(args.dataset, tmp, mirror)
+            save_json(
+                {"dataset": args.dataset, "source": source, "sha256": data.DATASETS[args.dataset].files},
+                tmp / "manifest.json",
+            )
+        tracker.log_artifact(out / "manifest.json")
+        print(f"{name}: {args.dataset} ready in {out} (from {source})")
+
+
+if __name__ == "__main__":
+    run(main)

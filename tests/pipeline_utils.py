@@ -1,0 +1,68 @@
+"""Helpers for end-to-end tests: a temporary copy of the repository and real `dvc repro` runs."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import REPO
+
+PROJECT_FILES = ["c2q", "stages", "dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"]
+
+
+def make_repo(dest: Path, params_update: dict) -> Path:
+    """Copy the project into `dest`, apply `params_update` (nested), `git init` and `dvc init`."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            shutil.copy2(src, dest / name)
+    set_params(dest, params_update)
+    run(["git", "init", "-q"], dest)
+    run(["dvc", "init", "-q"], dest)
+    return dest
+
+
+def set_params(repo: Path, update: dict) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    _merge(params, update)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _merge(base: dict, update: dict) -> None:
+    for k, v in update.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _merge(base[k], v)
+        else:
+            base[k] = v
+
+
+def env(mirror: Path | None) -> dict[str, str]:
+    e = dict(os.environ)
+    e["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{e['PATH']}"
+    e.pop("MLFLOW_TRACKING_URI", None)
+    e.pop("DVC_ROOT", None)
+    if mirror is not None:
+        e["C2Q_DATA_MIRROR"] = str(mirror)
+    return e
+
+
+def run(cmd: list[str], cwd: Path, mirror: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=env(mirror), capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def repro(repo: Path, mirror: Path) -> list[str]:
+    """Run `dvc repro`; return the names of the stages that actually ran."""
+    proc = run(["dvc", "repro"], repo, mirror)
+    return re.findall(r"Running stage '([^']+)'", proc.stdout)

@@ -1,0 +1,64 @@
+import pytest
+import yaml
+
+from c2q.config import ConfigError, load_params, parse_student, validate
+from tests.conftest import REPO
+
+
+def _default():
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def test_shipped_params_are_valid():
+    assert validate(_default()) == []
+
+
+@pytest.mark.parametrize(
+    "key,value,words",
+    [
+        ("distill.temprature", 3.0, ["distill.temprature", "unknown key"]),
+        ("distill.temperature", 0, ["distill.temperature", "> 0"]),
+        ("distill.alpha", 1.5, ["distill.alpha", "[0, 1]"]),
+        ("data.val_fraction", 1.0, ["data.val_fraction", "(0, 1)"]),
+        ("student.epochs", 0, ["student.epochs", ">= 1"]),
+        ("student.lr", "fast", ["student.lr", "number"]),
+        ("seeds", [], ["seeds", "non-empty list"]),
+        ("datasets", ["imagenet"], ["datasets", "imagenet", "mnist"]),
+        ("students", ["fc-amplitude-q11"], ["students", "qubits 11", "2..10"]),
+        ("students", ["fc-amplitude"], ["students", "<reduction>-<encoding>-q<qubits>"]),
+    ],
+)
+def test_bad_values_are_reported_by_key(key, value, words):
+    params = _default()
+    *parents, leaf = key.split(".")
+    node = params
+    for p in parents:
+        node = node[p]
+    node[leaf] = value
+    problems = "\n".join(validate(params))
+    for w in words:
+        assert w in problems
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    params = _default()
+    params["distill"]["alpha"] = -1
+    params["student"]["batch_size"] = 0
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    with pytest.raises(ConfigError) as err:
+        load_params(path)
+    assert len(err.value.problems) == 2
+    assert "distill.alpha" in str(err.value) and "student.batch_size" in str(err.value)
+
+
+def test_yaml_syntax_error_is_a_config_error(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("data: [unclosed\n")
+    with pytest.raises(ConfigError, match="YAML syntax error"):
+        load_params(path)
+
+
+def test_parse_student():
+    v = parse_student("fc-amplitude-q8")
+    assert (v.reduction, v.encoding, v.qubits, v.name) == ("fc", "amplitude", 8, "fc-amplitude-q8")

@@ -1,0 +1,83 @@
+"""End to end: real `dvc repro` on real MNIST (tiny params) in a temporary copy of the repo."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import pandas as pd
+import pytest
+
+from tests.pipeline_utils import make_repo, repro, set_params
+
+pytestmark = pytest.mark.pipeline
+
+TINY = {
+    "data": {"max_samples": 300},
+    "teacher": {"lenet": {"epochs": 1, "batch_size": 64}},
+    "student": {"epochs": 1, "batch_size": 64},
+}
+STAGES = [
+    "download@mnist",
+    "reduce@mnist",
+    "train_teacher@mnist-lenet",
+    "cache_logits@mnist-lenet",
+    "train_baseline@mnist-fc-amplitude-q4-0",
+    "train_distilled@mnist-fc-amplitude-q4-lenet-0",
+    "aggregate",
+]
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory, mirror):
+    repo = make_repo(tmp_path_factory.mktemp("c2q") / "repo", TINY)
+    first = repro(repo, mirror)
+    return repo, mirror, first
+
+
+def test_every_stage_runs_in_order_and_writes_its_outputs(pipeline):
+    repo, _, first = pipeline
+    assert first == STAGES
+    for path in [
+        "data/raw/mnist/MNIST/raw/train-images-idx3-ubyte",
+        "data/reduced/mnist/split.pt",
+        "models/teachers/mnist-lenet.pt",
+        "metrics/teachers/mnist-lenet.json",
+        "data/logits/mnist-lenet.pt",
+        "models/students/baseline/mnist-fc-amplitude-q4-s0.pt",
+        "models/students/distilled/mnist-fc-amplitude-q4-lenet-s0.pt",
+        "metrics/students/distilled/mnist-fc-amplitude-q4-lenet-s0.json",
+        "metrics/error_table.md",
+    ]:
+        assert (repo / path).is_file(), path
+    meta = json.loads((repo / "data/reduced/mnist/meta.json").read_text())
+    assert meta["sizes"] == {"train": 300, "val": 300, "test": 300}
+
+
+def test_mlflow_holds_one_run_per_stage_with_metrics(pipeline):
+    repo, _, _ = pipeline
+    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["c2q-distillation"])
+    assert sorted(runs["tags.mlflow.runName"]) == sorted(STAGES)
+    assert set(runs["status"]) == {"FINISHED"}
+    by_name = runs.set_index("tags.mlflow.runName")
+    for stage in STAGES[2:3] + STAGES[4:6]:
+        assert 0 <= by_name.loc[stage, "metrics.test_error"] <= 1
+        assert by_name.loc[stage, "metrics.val_accuracy"] > 0
+    assert by_name.loc[STAGES[5], "tags.teacher"] == "lenet"
+    assert by_name.loc[STAGES[5], "params.distill.alpha"] == "0.9"
+
+
+def test_error_table_has_the_expected_row(pipeline):
+    repo, _, _ = pipeline
+    table = pd.read_csv(repo / "metrics/error_table.csv")
+    assert table[["dataset", "student", "teacher"]].values.tolist() == [["mnist", "fc-amplitude-q4", "lenet"]]
+    baseline = json.loads((repo / "metrics/students/baseline/mnist-fc-amplitude-q4-s0.json").read_text())
+    assert table.loc[0, "baseline_error"] == pytest.approx(100 * baseline["test_error"], abs=1e-3)
+
+
+def test_nothing_reruns_then_a_student_param_reruns_only_students(pipeline):
+    repo, mirror, _ = pipeline
+    assert repro(repo, mirror) == []
+    set_params(repo, {"student": {"lr": 0.02}})
+    assert repro(repo, mirror) == STAGES[4:]
