@@ -13,10 +13,12 @@ from typing import Any, Callable
 
 import yaml
 
-DATASETS = ("mnist",)
-TEACHERS = ("lenet",)
-REDUCTIONS = ("fc",)
-ENCODINGS = ("amplitude",)
+from c2q.circuits import ENCODINGS, SIMULATORS, encoder_input_size
+from c2q.data import DATASETS as DATASET_SPECS
+from c2q.reduce import REDUCTIONS, reduction_problem
+from c2q.teachers import ENSEMBLE, TRAINED_TEACHERS
+
+DATASETS = tuple(DATASET_SPECS)
 MIN_QUBITS, MAX_QUBITS = 2, 10
 
 
@@ -40,6 +42,11 @@ class StudentVariant:
     @property
     def name(self) -> str:
         return f"{self.reduction}-{self.encoding}-q{self.qubits}"
+
+    @property
+    def n_features(self) -> int:
+        """Size of the encoder's input, which the reduction must produce."""
+        return encoder_input_size(self.encoding, self.qubits)
 
 
 _VARIANT = re.compile(r"^(?P<reduction>[a-z_]+)-(?P<encoding>[a-z_]+)-q(?P<qubits>\d+)$")
@@ -132,6 +139,18 @@ def _student_name(v):
     return None
 
 
+def _classes(v):
+    if v == "all":
+        return None
+    if not isinstance(v, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in v):
+        return f"must be 'all' or a list of class indices, got {v!r}"
+    if len(v) < 2:
+        return f"needs at least 2 classes, got {v}"
+    if len(set(v)) != len(v):
+        return f"has repeated classes {v}"
+    return None
+
+
 _TRAINING = {
     "epochs": _int_at_least(1),
     "batch_size": _int_at_least(1),
@@ -141,21 +160,52 @@ _TRAINING = {
 SCHEMA: dict[str, Any] = {
     "mlflow": {"experiment": _nonempty_str},
     "datasets": _list_of(_choice(DATASETS), what="datasets"),
-    "teachers": _list_of(_choice(TEACHERS), what="teachers"),
+    "teachers": _list_of(_choice(TRAINED_TEACHERS), what="trained teachers"),
     "students": _list_of(_student_name, what="student variants"),
     "seeds": _list_of(_int_at_least(0), what="seeds (integers >= 0)"),
     "data": {
         "val_fraction": _number_in(0, 1, open_low=True, open_high=True),
         "split_seed": _int_at_least(0),
+        "classes": _classes,
         "max_samples": _optional(_int_at_least(20)),
     },
-    "teacher": {"seed": _int_at_least(0), "lenet": dict(_TRAINING)},
-    "student": {"layers": _int_at_least(1), **_TRAINING},
+    "teacher": {
+        "seed": _int_at_least(0),
+        "lenet": dict(_TRAINING),
+        "alexnet": {"width": _positive_number, **_TRAINING},
+    },
+    "student": {"layers": _int_at_least(1), "simulator": _choice(SIMULATORS), **_TRAINING},
     "distill": {
+        "teachers": _list_of(_choice(TRAINED_TEACHERS + (ENSEMBLE,)), what="teachers"),
+        "ensemble": _list_of(_choice(TRAINED_TEACHERS), what="trained teachers"),
         "temperature": _positive_number,
         "alpha": _number_in(0, 1),
     },
 }
+
+
+def _cross_checks(params: dict) -> list[str]:
+    """Problems that involve several keys; run only once every key is valid on its own."""
+    problems = []
+    trained = params["teachers"]
+    for t in params["distill"]["teachers"]:
+        if t != ENSEMBLE and t not in trained:
+            problems.append(f"distill.teachers: {t!r} is not trained; add it to teachers {trained}")
+    if ENSEMBLE in params["distill"]["teachers"]:
+        for m in params["distill"]["ensemble"]:
+            if m not in trained:
+                problems.append(f"distill.ensemble: member {m!r} is not trained; add it to teachers {trained}")
+    classes = params["data"]["classes"]
+    for dataset in params["datasets"]:
+        spec = DATASET_SPECS[dataset]
+        if classes != "all" and not all(0 <= c < len(spec.classes) for c in classes):
+            problems.append(f"data.classes: {classes} out of range for {dataset} (0..{len(spec.classes) - 1})")
+        for name in params["students"]:
+            v = parse_student(name)
+            if problem := reduction_problem(v.reduction, v.n_features, spec.image_shape):
+                problems.append(f"students: {name!r} on {dataset}: {problem} ({v.encoding} encoding "
+                                f"on {v.qubits} qubits needs {v.n_features} features)")
+    return problems
 
 
 def _check(node: Any, schema: Any, key: str, problems: list[str]) -> None:
@@ -181,7 +231,7 @@ def validate(params: Any) -> list[str]:
     """Return every problem in `params` (empty when valid)."""
     problems: list[str] = []
     _check(params, SCHEMA, "", problems)
-    return problems
+    return problems or _cross_checks(params)
 
 
 def load_params(path: str | Path = "params.yaml") -> dict:

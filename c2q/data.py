@@ -1,23 +1,28 @@
 """Datasets: fetch (torchvision or an offline mirror), verify, split, load as tensors.
 
-Raw files live in torchvision's layout (`<root>/<Folder>/raw/...`), so the same
-torchvision class reads them whether they came from the real download or from
-a mirror folder named by the environment variable C2Q_DATA_MIRROR.
+Raw files live in torchvision's layout (`<root>/MNIST/raw/...`,
+`<root>/cifar-10-batches-py/...`), so they are the same whether they came from
+the real download or from a mirror folder named by C2Q_DATA_MIRROR. `digits`
+is scikit-learn's bundled 8x8 digits and needs no download at all.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
+import pickle
 import shutil
+import tarfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
+from c2q.io import load_tensors, save_tensors
 
 MIRROR_ENV = "C2Q_DATA_MIRROR"
 
@@ -28,26 +33,212 @@ class DataError(RuntimeError):
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    folder: str  # torchvision's folder name under the root
-    torchvision_class: str
-    files: dict[str, str]  # path under the root -> SHA-256 of the decompressed file
+    image_shape: tuple[int, int, int]  # (C, H, W)
     classes: tuple[str, ...]
+    files: dict[str, tuple[str, str]]  # path under the root -> (hash algorithm, hex digest)
+    fetch: Callable[[str, Path, "Path | None"], str]
+    load: Callable[[str, Path], dict[str, torch.Tensor]]
 
 
-MNIST_FILES = {
-    "MNIST/raw/train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-    "MNIST/raw/train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-    "MNIST/raw/t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-    "MNIST/raw/t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+# ---- MNIST and Fashion-MNIST: IDX files ----
+
+def _idx_files(folder: str, digests: list[str]) -> dict[str, tuple[str, str]]:
+    names = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    return {f"{folder}/raw/{n}": ("sha256", d) for n, d in zip(names, digests)}
+
+
+def _read_idx(path: Path, ndim: int) -> torch.Tensor:
+    """Read a uint8 IDX file, checking its header so a wrong file names itself."""
+    raw = path.read_bytes()
+    if len(raw) < 4 + 4 * ndim or raw[:3] != b"\x00\x00\x08" or raw[3] != ndim:
+        raise DataError(f"{path}: not a uint8 IDX file with {ndim} dimension(s) (bad header)")
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    body = raw[4 + 4 * ndim :]
+    if len(body) != int(np.prod(dims)):
+        raise DataError(f"{path}: header says {dims} but the file holds {len(body)} bytes of data")
+    return torch.from_numpy(np.frombuffer(body, dtype=np.uint8).reshape(dims).copy())
+
+
+def _load_idx(name: str, root: Path) -> dict[str, torch.Tensor]:
+    raw = root / _FOLDERS[name] / "raw"
+    out = {}
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        out[f"{split}_x"] = _read_idx(raw / f"{prefix}-images-idx3-ubyte", 3).unsqueeze(1).contiguous()
+        out[f"{split}_y"] = _read_idx(raw / f"{prefix}-labels-idx1-ubyte", 1).long()
+    return out
+
+
+def _fetch_torchvision(name: str, root: Path, mirror: Path | None) -> str:
+    """Copy from the mirror (raw or .gz files) or let torchvision download."""
+    spec = DATASETS[name]
+    if mirror is not None:
+        for rel in spec.files:
+            _copy_from_mirror(mirror, rel, root / rel, archive=_ARCHIVES.get(name))
+        return f"mirror:{mirror}"
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, _TORCHVISION[name])
+    for train in (True, False):
+        cls(str(root), train=train, download=True)
+    for archive in root.rglob("*.gz"):
+        archive.unlink()  # keep only the files that are checksummed
+    return "torchvision"
+
+
+def _copy_from_mirror(mirror: Path, rel: str, dest: Path, archive: str | None = None) -> None:
+    """Copy one file out of the mirror, decompressing `<rel>.gz` or extracting from a tarball."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    plain, gz = mirror / rel, mirror / f"{rel}.gz"
+    try:
+        if plain.is_file():
+            shutil.copyfile(plain, dest)
+        elif gz.is_file():
+            with gzip.open(gz, "rb") as src, open(dest, "wb") as out:
+                shutil.copyfileobj(src, out)
+        elif archive and (mirror / archive).is_file():
+            with tarfile.open(mirror / archive, "r:gz") as tar:
+                member = tar.extractfile(rel)
+                if member is None:
+                    raise DataError(f"{mirror / archive} holds no file {rel}")
+                with open(dest, "wb") as out:
+                    shutil.copyfileobj(member, out)
+        else:
+            tried = [str(plain), str(gz)] + ([str(mirror / archive)] if archive else [])
+            raise DataError(f"the mirror has no {rel}: tried {', '.join(tried)}")
+    except KeyError:
+        raise DataError(f"{mirror / archive} holds no file {rel}") from None
+    except (OSError, EOFError, zlib.error, tarfile.TarError) as e:
+        raise DataError(f"cannot read mirror file for {rel}: {e}") from None
+
+
+# ---- CIFAR-10: python pickles, read without running arbitrary code ----
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles only dicts, lists, bytes, strings, numbers and numpy arrays; nothing runs code."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("_codecs", "encode"),  # how Python 3 pickles bytes with protocol 2
+    }
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        batch = _ArrayUnpickler(io.BytesIO(path.read_bytes()), encoding="bytes").load()
+        data, labels = batch[b"data"], np.asarray(batch[b"labels"], dtype=np.int64)
+    except FileNotFoundError:
+        raise DataError(f"{path} is missing") from None
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as e:
+        raise DataError(f"{path}: not a CIFAR-10 python batch ({e})") from None
+    data = np.asarray(data)
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
+        raise DataError(
+            f"{path}: expected uint8 data of shape (N, 3072) and N labels, "
+            f"got {data.dtype} {data.shape} and {len(labels)} labels"
+        )
+    return data.reshape(-1, 3, 32, 32), labels
+
+
+def _load_cifar(name: str, root: Path) -> dict[str, torch.Tensor]:
+    folder = root / "cifar-10-batches-py"
+    train = [_read_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6)]
+    test_x, test_y = _read_cifar_batch(folder / "test_batch")
+    return {
+        "train_x": torch.from_numpy(np.concatenate([x for x, _ in train])),
+        "train_y": torch.from_numpy(np.concatenate([y for _, y in train])),
+        "test_x": torch.from_numpy(test_x),
+        "test_y": torch.from_numpy(test_y),
+    }
+
+
+# torchvision's MD5 sums of the canonical CIFAR-10 python batches.
+CIFAR10_FILES = {
+    f"cifar-10-batches-py/{name}": ("md5", md5)
+    for name, md5 in [
+        ("data_batch_1", "c99cafc152244af753f735de768cd75f"),
+        ("data_batch_2", "d4bba439e000b95fd0a9bffe97cbabec"),
+        ("data_batch_3", "54ebc095f3ab1f0389bbae665268c751"),
+        ("data_batch_4", "634d18415352ddfa80567beed471001a"),
+        ("data_batch_5", "482c414d41f54cd18b22e5b47cb7c3cb"),
+        ("test_batch", "40351d587109b95175f43aff81a1287e"),
+    ]
 }
 
-DATASETS = {
-    "mnist": DatasetSpec("MNIST", "MNIST", MNIST_FILES, tuple(str(i) for i in range(10))),
+
+# ---- digits: scikit-learn's bundled 8x8 images, no download ----
+
+DIGITS_TEST_FRACTION, DIGITS_TEST_SEED = 0.2, 0
+
+
+def _fetch_digits(name: str, root: Path, mirror: Path | None) -> str:
+    """Write scikit-learn's digits with a fixed stratified 20% test split (it has no official one)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    images = np.rint(digits.images * (255 / 16)).astype(np.uint8)[:, None]  # 0..16 -> 0..255
+    train, test = train_test_split(
+        np.arange(len(images)), test_size=DIGITS_TEST_FRACTION, stratify=digits.target,
+        random_state=DIGITS_TEST_SEED,
+    )
+    train, test = np.sort(train), np.sort(test)
+    arrays = {
+        "train_x": images[train], "train_y": digits.target[train],
+        "test_x": images[test], "test_y": digits.target[test],
+    }
+    save_tensors({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}, root / "digits.pt")
+    return "scikit-learn"
+
+
+def _load_digits(name: str, root: Path) -> dict[str, torch.Tensor]:
+    raw = load_tensors(root / "digits.pt")
+    return {k: v.long() if k.endswith("_y") else v for k, v in raw.items()}
+
+
+_FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
+_TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
+_ARCHIVES = {"cifar10": "cifar-10-python.tar.gz"}
+_TEN = tuple(str(i) for i in range(10))
+
+DATASETS: dict[str, DatasetSpec] = {
+    "mnist": DatasetSpec(
+        (1, 28, 28), _TEN,
+        _idx_files("MNIST", [
+            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        ]),
+        _fetch_torchvision, _load_idx,
+    ),
+    "fashion_mnist": DatasetSpec(
+        (1, 28, 28),
+        ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"),
+        _idx_files("FashionMNIST", [
+            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        ]),
+        _fetch_torchvision, _load_idx,
+    ),
+    "cifar10": DatasetSpec(
+        (3, 32, 32),
+        ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+        CIFAR10_FILES, _fetch_torchvision, _load_cifar,
+    ),
+    "digits": DatasetSpec((1, 8, 8), _TEN, {}, _fetch_digits, _load_digits),
 }
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+def file_digest(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
@@ -55,77 +246,47 @@ def sha256(path: Path) -> str:
 
 
 def verify_checksums(name: str, root: Path) -> None:
-    """Stop with a message naming the first file whose SHA-256 is wrong or missing."""
-    for rel, expected in DATASETS[name].files.items():
+    """Stop with a message naming the first file whose checksum is wrong or missing."""
+    for rel, (algorithm, expected) in DATASETS[name].files.items():
         path = root / rel
         if not path.is_file():
             raise DataError(f"{name}: expected file {path} is missing")
-        actual = sha256(path)
+        actual = file_digest(path, algorithm)
         if actual != expected:
             raise DataError(
-                f"{name}: checksum mismatch for {path}\n  expected sha256 {expected}\n  got      sha256 {actual}\n"
-                "The file is damaged or not the canonical dataset; replace it."
+                f"{name}: checksum mismatch for {path}\n  expected {algorithm} {expected}\n"
+                f"  got      {algorithm} {actual}\nThe file is damaged or not the canonical dataset; replace it."
             )
 
 
-def _copy_from_mirror(name: str, mirror: Path, root: Path) -> None:
-    """Copy (decompressing .gz) every file of `name` from the mirror; never write into it."""
-    for rel in DATASETS[name].files:
-        plain, gz = mirror / rel, mirror / f"{rel}.gz"
-        dest = root / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if plain.is_file():
-            shutil.copyfile(plain, dest)
-        elif gz.is_file():
-            try:
-                with gzip.open(gz, "rb") as src, open(dest, "wb") as out:
-                    shutil.copyfileobj(src, out)
-            except (OSError, EOFError, zlib.error) as e:
-                raise DataError(f"{name}: cannot decompress mirror file {gz}: {e}") from None
-        else:
-            raise DataError(f"{name}: mirror {mirror} has neither {plain} nor {gz}")
-
-
 def fetch(name: str, root: Path, mirror: Path | None = None) -> str:
-    """Put the raw files of dataset `name` under `root` and verify them.
+    """Put the raw files of dataset `name` under `root`, verify them, check they load.
 
-    With a mirror folder (torchvision's layout, .gz or raw files) the files are
-    copied from it; otherwise torchvision downloads them. Returns the source used.
+    With a mirror folder (torchvision's layout) files are copied out of it;
+    otherwise torchvision downloads them. Returns where they came from.
     """
-    spec = DATASETS[name]
-    if mirror is not None:
-        if not mirror.is_dir():
-            raise DataError(f"{MIRROR_ENV}={mirror} is not a directory")
-        _copy_from_mirror(name, mirror, root)
-        source = f"mirror:{mirror}"
-    else:
-        import torchvision.datasets as tvd
-
-        cls = getattr(tvd, spec.torchvision_class)
-        for train in (True, False):
-            cls(str(root), train=train, download=True)
-        for archive in (root / spec.folder / "raw").glob("*.gz"):
-            archive.unlink()  # keep only the decompressed files that are checksummed
-        source = "torchvision"
+    if mirror is not None and not mirror.is_dir():
+        raise DataError(f"{MIRROR_ENV}={mirror} is not a directory")
+    source = DATASETS[name].fetch(name, root, mirror)
     verify_checksums(name, root)
+    load_raw(name, root)  # a file that passes its checksum must also parse
     return source
 
 
 def load_raw(name: str, root: Path) -> dict[str, torch.Tensor]:
     """Official train and test sets as uint8 images (N, C, H, W) and int64 labels."""
-    from torchvision.datasets.mnist import read_image_file, read_label_file
-
-    raw = root / DATASETS[name].folder / "raw"
-    out = {}
-    for split, prefix in (("train", "train"), ("test", "t10k")):
-        images = read_image_file(str(raw / f"{prefix}-images-idx3-ubyte"))
-        out[f"{split}_x"] = images.unsqueeze(1).contiguous()
-        out[f"{split}_y"] = read_label_file(str(raw / f"{prefix}-labels-idx1-ubyte")).long()
-    return out
+    raw = DATASETS[name].load(name, root)
+    expected = DATASETS[name].image_shape
+    for split in ("train", "test"):
+        if tuple(raw[f"{split}_x"].shape[1:]) != expected:
+            raise DataError(f"{name}: {split} images have shape {tuple(raw[f'{split}_x'].shape[1:])}, expected {expected}")
+    return raw
 
 
 def _stratified_subset(labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:
     """Indices of a stratified subset of size n (all indices when n is None or too big)."""
+    from sklearn.model_selection import train_test_split
+
     idx = np.arange(len(labels))
     if n is None or n >= len(labels):
         return idx
@@ -134,43 +295,60 @@ def _stratified_subset(labels: np.ndarray, n: int | None, seed: int) -> np.ndarr
 
 
 def split(
-    raw: dict[str, torch.Tensor], val_fraction: float, seed: int, max_samples: int | None = None
+    raw: dict[str, torch.Tensor],
+    val_fraction: float,
+    seed: int,
+    max_samples: int | None = None,
+    classes: list[int] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Stratified train/validation split of the official train set; test stays as is.
+    """Stratified train/validation split of the official train set; test stays apart.
 
-    `max_samples` caps every split (stratified) for quick runs. The indices into
-    the official train set are kept so the split can be audited.
+    `classes` keeps only those classes and relabels them 0..C-1 in the given
+    order. `max_samples` caps every split (stratified) for quick runs. Indices
+    into the official sets are kept so the split can be audited.
     """
-    labels = raw["train_y"].numpy()
-    train_idx, val_idx = train_test_split(
-        np.arange(len(labels)), test_size=val_fraction, stratify=labels, random_state=seed
-    )
+    from sklearn.model_selection import train_test_split  # imported here: it takes seconds
+
+    keep_train = np.arange(len(raw["train_y"]))
+    keep_test = np.arange(len(raw["test_y"]))
+    relabel = None
+    if classes is not None:
+        relabel = torch.full((int(max(raw["train_y"].max(), raw["test_y"].max())) + 1,), -1, dtype=torch.long)
+        relabel[torch.tensor(classes)] = torch.arange(len(classes))
+        keep_train = keep_train[(relabel[raw["train_y"]] >= 0).numpy()]
+        keep_test = keep_test[(relabel[raw["test_y"]] >= 0).numpy()]
+
+    labels = raw["train_y"].numpy()[keep_train]
+    train_idx, val_idx = train_test_split(keep_train, test_size=val_fraction, stratify=labels, random_state=seed)
     train_idx, val_idx = np.sort(train_idx), np.sort(val_idx)
-    train_idx = train_idx[_stratified_subset(labels[train_idx], max_samples, seed)]
-    val_idx = val_idx[_stratified_subset(labels[val_idx], max_samples, seed)]
-    test_idx = _stratified_subset(raw["test_y"].numpy(), max_samples, seed)
+    train_idx = train_idx[_stratified_subset(raw["train_y"].numpy()[train_idx], max_samples, seed)]
+    val_idx = val_idx[_stratified_subset(raw["train_y"].numpy()[val_idx], max_samples, seed)]
+    test_idx = keep_test[_stratified_subset(raw["test_y"].numpy()[keep_test], max_samples, seed)]
+
+    def labels_of(y):
+        return relabel[y] if relabel is not None else y
 
     out = {
         "train_index": torch.from_numpy(train_idx),
         "val_index": torch.from_numpy(val_idx),
         "test_index": torch.from_numpy(test_idx),
         "train_x": raw["train_x"][train_idx],
-        "train_y": raw["train_y"][train_idx],
+        "train_y": labels_of(raw["train_y"][train_idx]),
         "val_x": raw["train_x"][val_idx],
-        "val_y": raw["train_y"][val_idx],
+        "val_y": labels_of(raw["train_y"][val_idx]),
         "test_x": raw["test_x"][test_idx],
-        "test_y": raw["test_y"][test_idx],
+        "test_y": labels_of(raw["test_y"][test_idx]),
     }
     # Normalisation statistics come from the training split only.
     pixels = out["train_x"].float() / 255.0
     out["mean"] = pixels.mean(dim=(0, 2, 3))
-    out["std"] = pixels.std(dim=(0, 2, 3))
+    out["std"] = pixels.std(dim=(0, 2, 3)).clamp_min(1e-6)
     return out
 
 
 @dataclass
 class Split:
-    """One split as normalised float images (N, C, H, W) and labels."""
+    """One split: features or normalised images, and labels."""
 
     x: torch.Tensor
     y: torch.Tensor
@@ -179,16 +357,25 @@ class Split:
         return len(self.y)
 
 
-def load_splits(path: Path) -> dict[str, Split]:
-    """Read the reduce stage's split file as normalised train/val/test tensors."""
-    from c2q.io import load_tensors
+def normalise(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> float images with the train split's per-channel mean 0 and std 1."""
+    return ((images.float() / 255.0) - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
 
+
+def load_splits(path: Path) -> dict[str, Split]:
+    """Read a file of the reduce stage as train/val/test tensors.
+
+    Image files hold uint8 images plus the train split's statistics and come
+    back normalised; feature files hold float features and come back as is.
+    """
     t = load_tensors(path)
-    mean, std = t["mean"].view(1, -1, 1, 1), t["std"].view(1, -1, 1, 1)
-    return {
-        s: Split(((t[f"{s}_x"].float() / 255.0) - mean) / std, t[f"{s}_y"])
-        for s in ("train", "val", "test")
-    }
+    out = {}
+    for s in ("train", "val", "test"):
+        x = t[f"{s}_x"]
+        if x.dtype == torch.uint8:
+            x = normalise(x, t["mean"], t["std"])
+        out[s] = Split(x, t[f"{s}_y"])
+    return out
 
 
 def mirror_from_env() -> Path | None:

@@ -14,44 +14,55 @@ def reduced_dir(dataset: str) -> Path:
 
 
 def split_file(dataset: str) -> Path:
+    """Normalisable uint8 images of train/val/test: what teachers see."""
     return reduced_dir(dataset) / "split.pt"
 
 
-def teacher_id(dataset: str, teacher: str) -> str:
-    return f"{dataset}-{teacher}"
-
-
-def student_id(dataset: str, student: str, seed: int, teacher: str | None = None) -> str:
-    middle = f"-{teacher}" if teacher else ""
-    return f"{dataset}-{student}{middle}-s{seed}"
+def features_file(dataset: str, student: str) -> Path:
+    """What one student variant sees: its reduction of every split."""
+    return reduced_dir(dataset) / f"{student}.pt"
 
 
 def teacher_model(dataset: str, teacher: str) -> Path:
-    return Path("models/teachers") / f"{teacher_id(dataset, teacher)}.pt"
+    return Path("models/teachers") / dataset / f"{teacher}.pt"
 
 
 def teacher_metrics(dataset: str, teacher: str) -> Path:
-    return Path("metrics/teachers") / f"{teacher_id(dataset, teacher)}.json"
+    return Path("metrics/teachers") / dataset / f"{teacher}.json"
 
 
 def teacher_curve(dataset: str, teacher: str) -> Path:
-    return Path("metrics/curves/teachers") / f"{teacher_id(dataset, teacher)}.json"
+    return Path("metrics/curves/teachers") / dataset / f"{teacher}.json"
+
+
+def logits_dir(dataset: str) -> Path:
+    return Path("data/logits") / dataset
 
 
 def logits_file(dataset: str, teacher: str) -> Path:
-    return Path("data/logits") / f"{teacher_id(dataset, teacher)}.pt"
+    return logits_dir(dataset) / f"{teacher}.pt"
+
+
+def logits_metrics(dataset: str) -> Path:
+    """Every teacher's errors from its cached logits, the ensemble included."""
+    return Path("metrics/logits") / f"{dataset}.json"
+
+
+def student_id(student: str, seed: int, teacher: str | None = None) -> str:
+    middle = f"-{teacher}" if teacher else ""
+    return f"{student}{middle}-s{seed}"
 
 
 def student_model(role: str, dataset: str, student: str, seed: int, teacher: str | None = None) -> Path:
-    return Path("models/students") / role / f"{student_id(dataset, student, seed, teacher)}.pt"
+    return Path("models/students") / role / dataset / f"{student_id(student, seed, teacher)}.pt"
 
 
 def student_metrics(role: str, dataset: str, student: str, seed: int, teacher: str | None = None) -> Path:
-    return Path("metrics/students") / role / f"{student_id(dataset, student, seed, teacher)}.json"
+    return Path("metrics/students") / role / dataset / f"{student_id(student, seed, teacher)}.json"
 
 
 def student_curve(role: str, dataset: str, student: str, seed: int, teacher: str | None = None) -> Path:
-    return Path("metrics/curves/students") / role / f"{student_id(dataset, student, seed, teacher)}.json"
+    return Path("metrics/curves/students") / role / dataset / f"{student_id(student, seed, teacher)}.json"
 
 
 ERROR_TABLE_CSV = Path("metrics/error_table.csv")

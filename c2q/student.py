@@ -10,13 +10,22 @@ from c2q.config import StudentVariant
 
 
 class QuantumStudent(nn.Module):
-    """flattened image -> linear (fc reduction) -> encoding + circuit -> <Z> -> linear head."""
+    """input -> [fc: trainable linear layer] -> encoding + circuit -> <Z> per qubit -> linear head.
 
-    def __init__(self, in_features: int, n_classes: int, variant: StudentVariant, layers: int):
+    With the `fc` reduction the input is the flattened image; with any other
+    reduction it is already the encoder's input (made by the reduce stage).
+    """
+
+    def __init__(self, in_features: int, n_classes: int, variant: StudentVariant, layers: int, simulator: str = "fused"):
         super().__init__()
         width = encoder_input_size(variant.encoding, variant.qubits)
-        self.reduce = nn.Linear(in_features, width)
-        self.quantum = QuantumLayer(variant.qubits, layers, variant.encoding)
+        if variant.reduction == "fc":
+            self.reduce = nn.Linear(in_features, width)
+        elif in_features == width:
+            self.reduce = nn.Identity()
+        else:
+            raise ValueError(f"{variant.name} expects {width} input features, got {in_features}")
+        self.quantum = QuantumLayer(variant.qubits, layers, variant.encoding, simulator)
         self.head = nn.Linear(variant.qubits, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -6,6 +6,17 @@ import torch
 from torch import nn
 
 
+MIN_SIDE = 28
+
+
+def input_adapter(in_shape: tuple[int, int, int]) -> nn.Module:
+    """Images smaller than 28x28 (digits' 8x8) are upsampled bilinearly to 28x28 first."""
+    _, h, w = in_shape
+    if min(h, w) >= MIN_SIDE:
+        return nn.Identity()
+    return nn.Upsample(size=(max(h, MIN_SIDE), max(w, MIN_SIDE)), mode="bilinear", align_corners=False)
+
+
 class LeNet5(nn.Module):
     """LeNet-5: conv 6 and 16 channels (5x5), tanh, 2x2 average pooling, FC 120 and 84.
 
@@ -17,6 +28,7 @@ class LeNet5(nn.Module):
         super().__init__()
         channels = in_shape[0]
         self.features = nn.Sequential(
+            input_adapter(in_shape),
             nn.Conv2d(channels, 6, kernel_size=5, padding=2),
             nn.Tanh(),
             nn.AvgPool2d(2),
@@ -39,11 +51,61 @@ class LeNet5(nn.Module):
         return self.classifier(self.features(x))
 
 
-TEACHERS = {"lenet": LeNet5}
+class AlexNet(nn.Module):
+    """The paper's small-image AlexNet: conv 64, 192, 384 (3x3, ReLU, 2x2 max pooling), FC 4096, 4096.
+
+    `width` scales every channel and hidden-unit count (width 1 is the paper's
+    network); the input shape adapts it to 1x28x28 or 3x32x32 images.
+    """
+
+    def __init__(self, in_shape: tuple[int, int, int] = (1, 28, 28), n_classes: int = 10, width: float = 1.0):
+        super().__init__()
+        c1, c2, c3, hidden = (max(1, round(n * width)) for n in (64, 192, 384, 4096))
+        self.features = nn.Sequential(
+            input_adapter(in_shape),
+            nn.Conv2d(in_shape[0], c1, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c2, c3, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            n_flat = self.features(torch.zeros(1, *in_shape)).shape[1]
+        self.classifier = nn.Sequential(
+            nn.Dropout(0.5),
+            nn.Linear(n_flat, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(0.5),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, n_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
 
 
-def build_teacher(name: str, in_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
-    return TEACHERS[name](in_shape, n_classes)
+TRAINED_TEACHERS = ("lenet", "alexnet")
+ENSEMBLE = "ensemble"
+
+
+def build_teacher(name: str, in_shape: tuple[int, int, int], n_classes: int, **options) -> nn.Module:
+    """A trained teacher by name; `options` are its architecture params (e.g. AlexNet's width)."""
+    if name == "lenet":
+        return LeNet5(in_shape, n_classes)
+    if name == "alexnet":
+        return AlexNet(in_shape, n_classes, width=options.get("width", 1.0))
+    raise ValueError(f"unknown teacher {name!r}; trained teachers are {TRAINED_TEACHERS}")
+
+
+def ensemble_logits(member_logits: list[torch.Tensor]) -> torch.Tensor:
+    """The ensemble teacher: the mean of its members' logits (no training of its own)."""
+    return torch.stack(member_logits).mean(dim=0)
 
 
 def count_parameters(model: nn.Module) -> int:

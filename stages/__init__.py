@@ -10,9 +10,10 @@ from typing import Callable
 
 from c2q.config import ConfigError
 from c2q.data import DataError
+from c2q.reduce import ReductionError
 from c2q.train import TrainingError
 
-EXPECTED_ERRORS = (ConfigError, DataError, TrainingError)
+EXPECTED_ERRORS = (ConfigError, DataError, ReductionError, TrainingError)
 
 
 def run(main: Callable[[list[str]], None]) -> None:

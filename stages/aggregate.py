@@ -29,8 +29,9 @@ def collect(params: dict) -> pd.DataFrame:
         return load_json(path)
 
     for dataset in params["datasets"]:
-        for teacher in params["teachers"]:
-            t = read(paths.teacher_metrics(dataset, teacher))
+        teachers = read(paths.logits_metrics(dataset)) or {}
+        for teacher in params["distill"]["teachers"]:
+            t = teachers.get(teacher)
             for student in params["students"]:
                 for seed in params["seeds"]:
                     b = read(paths.student_metrics("baseline", dataset, student, seed))
@@ -49,7 +50,8 @@ def collect(params: dict) -> pd.DataFrame:
 def main(argv: list[str]) -> None:
     argparse.ArgumentParser(description=__doc__).parse_args(argv)
     params = load_params()
-    logged = {k: params[k] for k in ("datasets", "teachers", "students", "seeds")}
+    logged = {k: params[k] for k in ("datasets", "students", "seeds")}
+    logged["distill"] = {"teachers": params["distill"]["teachers"]}
     with stage_run("aggregate", params["mlflow"]["experiment"], logged, {"role": "aggregate"}) as tracker:
         table = error_table(collect(params))
         with atomic_path(paths.ERROR_TABLE_CSV) as tmp:

@@ -1,4 +1,11 @@
-"""Stage cache_logits: the frozen teacher's logits on train, validation and test, computed once."""
+"""Stage cache_logits: every teacher's logits on train, validation and test, computed once.
+
+One stage per dataset writes one file per teacher in `distill.teachers`: the
+frozen trained teachers' logits and the ensemble's (the mean of its members'
+logits, no training of its own). Students read these files and never run a
+teacher. Files are deterministic, so a student whose teacher did not change
+does not rerun when another teacher is added.
+"""
 
 from __future__ import annotations
 
@@ -7,31 +14,51 @@ import argparse
 from c2q import paths
 from c2q.config import load_params
 from c2q.data import load_splits
-from c2q.io import load_tensors, save_tensors
-from c2q.teachers import build_teacher
+from c2q.io import atomic_path, load_json, load_tensors, save_json, save_tensors
+from c2q.teachers import ENSEMBLE, build_teacher, ensemble_logits
 from c2q.train import accuracy, predict
 from c2q.tracking import stage_run
 from stages import run, stage_name
+from stages.train_teacher import TRAINING_KEYS
 
 
 def main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("dataset")
-    ap.add_argument("teacher")
     args = ap.parse_args(argv)
     params = load_params()
-    name = stage_name("cache_logits", args.dataset, args.teacher)
-    tags = {"dataset": args.dataset, "teacher": args.teacher, "role": "teacher"}
-    with stage_run(name, params["mlflow"]["experiment"], {}, tags) as tracker:
+    wanted = params["distill"]["teachers"]
+    members = params["distill"]["ensemble"] if ENSEMBLE in wanted else []
+    trained = [t for t in params["teachers"] if t in wanted or t in members]
+    name = stage_name("cache_logits", args.dataset)
+    logged = {"distill": {"teachers": wanted, "ensemble": members}}
+    tags = {"dataset": args.dataset, "teacher": ",".join(wanted), "role": "teacher"}
+    with stage_run(name, params["mlflow"]["experiment"], logged, tags) as tracker:
         splits = load_splits(paths.split_file(args.dataset))
         n_classes = int(splits["train"].y.max()) + 1
-        model = build_teacher(args.teacher, tuple(splits["train"].x.shape[1:]), n_classes)
-        model.load_state_dict(load_tensors(paths.teacher_model(args.dataset, args.teacher)))
-        logits = {s: predict(model, split.x) for s, split in splits.items()}
-        save_tensors(logits, paths.logits_file(args.dataset, args.teacher))
-        agreement = {f"{s}_accuracy": accuracy(logits[s], splits[s].y) for s in logits}
-        tracker.log_metrics(agreement)
-        print(f"{name}: cached logits for {', '.join(f'{s} ({len(v)})' for s, v in logits.items())}")
+        logits, summary = {}, {}
+        for teacher in trained:
+            cfg = params["teacher"][teacher]
+            architecture = {k: v for k, v in cfg.items() if k not in TRAINING_KEYS}
+            model = build_teacher(teacher, tuple(splits["train"].x.shape[1:]), n_classes, **architecture)
+            model.load_state_dict(load_tensors(paths.teacher_model(args.dataset, teacher)))
+            logits[teacher] = {s: predict(model, split.x) for s, split in splits.items()}
+            summary[teacher] = {"parameters": load_json(paths.teacher_metrics(args.dataset, teacher))["parameters"]}
+        if members:
+            logits[ENSEMBLE] = {s: ensemble_logits([logits[m][s] for m in members]) for s in splits}
+            summary[ENSEMBLE] = {"parameters": sum(summary[m]["parameters"] for m in members), "members": members}
+        for teacher in wanted:
+            for s in ("val", "test"):
+                summary[teacher][f"{s}_error"] = 1 - accuracy(logits[teacher][s], splits[s].y)
+
+        with atomic_path(paths.logits_dir(args.dataset)) as tmp:
+            for teacher in wanted:
+                save_tensors(logits[teacher], tmp / paths.logits_file(args.dataset, teacher).name)
+        summary = {t: summary[t] for t in wanted}
+        save_json(summary, paths.logits_metrics(args.dataset))
+        tracker.log_metrics(summary)
+        for teacher, row in summary.items():
+            print(f"{name}: {teacher} test error {row['test_error']:.4f} ({row['parameters']} parameters)")
 
 
 if __name__ == "__main__":

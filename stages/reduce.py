@@ -1,19 +1,37 @@
-"""Stage reduce: split the official train set into train/validation and normalise.
+"""Stage reduce: split one dataset into train/validation/test and reduce it for every student.
 
-For the `fc` reduction the images stay whole here: the trainable 784 -> 2^Q
-layer lives in the student. The test split is stored but only ever used for
-the final evaluation.
+Writes `split.pt` (uint8 images plus the train split's normalisation, what
+teachers see) and one `<student>.pt` per student variant (what that student
+sees). Every reduction is fitted on the train split only; the test split is
+transformed, never fitted on, and only ever used for final evaluation.
 """
 
 from __future__ import annotations
 
 import argparse
 
+import torch
+
 from c2q import data, paths
-from c2q.config import load_params
+from c2q.config import load_params, parse_student
 from c2q.io import atomic_path, save_json, save_tensors
+from c2q.reduce import Reducer
 from c2q.tracking import stage_run
 from stages import run, stage_name
+
+SPLITS = ("train", "val", "test")
+
+
+def student_features(splits: dict[str, torch.Tensor], student: str, seed: int) -> dict[str, torch.Tensor]:
+    """The file content one student variant trains on."""
+    variant = parse_student(student)
+    labels = {f"{s}_y": splits[f"{s}_y"] for s in SPLITS}
+    if variant.reduction == "fc":  # the trainable layer is in the student: keep whole images
+        images = {f"{s}_x": splits[f"{s}_x"] for s in SPLITS}
+        return {**images, **labels, "mean": splits["mean"], "std": splits["std"]}
+    images = {s: data.normalise(splits[f"{s}_x"], splits["mean"], splits["std"]) for s in SPLITS}
+    reducer = Reducer(variant.reduction, variant.n_features, seed).fit(images["train"])
+    return {**{f"{s}_x": reducer.transform(images[s]) for s in SPLITS}, **labels}
 
 
 def main(argv: list[str]) -> None:
@@ -23,27 +41,34 @@ def main(argv: list[str]) -> None:
     params = load_params()
     cfg = params["data"]
     name = stage_name("reduce", args.dataset)
-    with stage_run(name, params["mlflow"]["experiment"], {"data": cfg}, {"dataset": args.dataset}) as tracker:
+    logged = {"data": cfg, "students": params["students"]}
+    with stage_run(name, params["mlflow"]["experiment"], logged, {"dataset": args.dataset}) as tracker:
+        spec = data.DATASETS[args.dataset]
+        classes = None if cfg["classes"] == "all" else cfg["classes"]
         raw = data.load_raw(args.dataset, paths.raw_dir(args.dataset))
-        splits = data.split(raw, cfg["val_fraction"], cfg["split_seed"], cfg["max_samples"])
+        splits = data.split(raw, cfg["val_fraction"], cfg["split_seed"], cfg["max_samples"], classes)
+        kept = classes or list(range(len(spec.classes)))
         meta = {
             "dataset": args.dataset,
             "image_shape": list(splits["train_x"].shape[1:]),
-            "classes": list(data.DATASETS[args.dataset].classes),
-            "sizes": {s: len(splits[f"{s}_y"]) for s in ("train", "val", "test")},
-            "class_counts": {
-                s: splits[f"{s}_y"].bincount(minlength=len(data.DATASETS[args.dataset].classes)).tolist()
-                for s in ("train", "val", "test")
-            },
+            "classes": [{"label": i, "original": c, "name": spec.classes[c]} for i, c in enumerate(kept)],
+            "sizes": {s: len(splits[f"{s}_y"]) for s in SPLITS},
+            "class_counts": {s: splits[f"{s}_y"].bincount(minlength=len(kept)).tolist() for s in SPLITS},
             "normalisation": {"mean": splits["mean"].tolist(), "std": splits["std"].tolist()},
+            "students": {},  # student variant -> shape of one input row
         }
         out = paths.reduced_dir(args.dataset)
         with atomic_path(out) as tmp:
-            save_tensors(splits, tmp / "split.pt")
+            save_tensors(splits, tmp / paths.split_file(args.dataset).name)
+            for student in params["students"]:
+                features = student_features(splits, student, cfg["split_seed"])
+                meta["students"][student] = list(features["train_x"].shape[1:])
+                save_tensors(features, tmp / paths.features_file(args.dataset, student).name)
             save_json(meta, tmp / "meta.json")
         tracker.log_metrics({f"n_{s}": n for s, n in meta["sizes"].items()})
         tracker.log_artifact(out / "meta.json")
-        print(f"{name}: train {meta['sizes']['train']}, val {meta['sizes']['val']}, test {meta['sizes']['test']}")
+        print(f"{name}: train {meta['sizes']['train']}, val {meta['sizes']['val']}, test {meta['sizes']['test']}; "
+              f"features for {', '.join(params['students'])}")
 
 
 if __name__ == "__main__":

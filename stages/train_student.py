@@ -15,7 +15,7 @@ import torch
 
 from c2q import paths
 from c2q.config import load_params, parse_student
-from c2q.data import load_splits
+from c2q.data import DataError, load_splits
 from c2q.distill import distillation_loss
 from c2q.io import load_tensors, save_json, save_tensors
 from c2q.student import QuantumStudent
@@ -59,16 +59,18 @@ def main(argv: list[str]) -> None:
     if teacher:
         logged["distill"] = params["distill"]
     with stage_run(name, params["mlflow"]["experiment"], logged, tags) as tracker:
-        splits = load_splits(paths.split_file(args.dataset))
+        splits = load_splits(paths.features_file(args.dataset, args.student))
         n_classes = int(splits["train"].y.max()) + 1
         in_features = splits["train"].x[0].numel()
         torch.manual_seed(args.seed)
-        model = QuantumStudent(in_features, n_classes, variant, cfg["layers"])
+        model = QuantumStudent(in_features, n_classes, variant, cfg["layers"], cfg["simulator"])
         init_digest = weights_digest(model)
 
         loss_fn = cross_entropy
         if teacher:
             teacher_logits = load_tensors(paths.logits_file(args.dataset, teacher))["train"]
+            if len(teacher_logits) != len(splits["train"]):
+                raise DataError(f"{paths.logits_file(args.dataset, teacher)} does not match the train split; rerun dvc repro")
             T, alpha = params["distill"]["temperature"], params["distill"]["alpha"]
 
             def loss_fn(logits, labels, index):

@@ -15,6 +15,8 @@ from c2q.train import accuracy, fit, predict
 from c2q.tracking import stage_run
 from stages import run, stage_name
 
+TRAINING_KEYS = ("epochs", "batch_size", "lr")
+
 
 def main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
@@ -29,10 +31,12 @@ def main(argv: list[str]) -> None:
     with stage_run(name, params["mlflow"]["experiment"], logged, tags) as tracker:
         splits = load_splits(paths.split_file(args.dataset))
         n_classes = int(splits["train"].y.max()) + 1
+        architecture = {k: v for k, v in cfg.items() if k not in TRAINING_KEYS}
         torch.manual_seed(seed)
-        model = build_teacher(args.teacher, tuple(splits["train"].x.shape[1:]), n_classes)
+        model = build_teacher(args.teacher, tuple(splits["train"].x.shape[1:]), n_classes, **architecture)
         result = fit(
-            model, splits["train"], splits["val"], seed=seed, on_epoch=tracker.log_epoch, desc=name, **cfg
+            model, splits["train"], splits["val"], seed=seed, on_epoch=tracker.log_epoch, desc=name,
+            **{k: cfg[k] for k in TRAINING_KEYS},
         )
         test_accuracy = accuracy(predict(model, splits["test"].x), splits["test"].y)
         metrics = {

@@ -1,4 +1,4 @@
-"""An independent reference for the student's circuit, computed with qiskit's Statevector."""
+"""An independent reference for the student's encodings and circuit, computed with qiskit."""
 
 from __future__ import annotations
 
@@ -7,27 +7,38 @@ from qiskit import QuantumCircuit
 from qiskit.quantum_info import Statevector
 
 
-def expectations_z(state: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    """<Z_w> for every wire w after the student's circuit, starting from `state`.
+def _wire(qubits: int, wire: int) -> int:
+    """Our wire w is the most significant bit of a basis index; qiskit's qubit k is bit k."""
+    return qubits - 1 - wire
 
-    Our wire w is the most significant bit of a basis index; qiskit's qubit k is
-    bit k, so wire w is qiskit qubit Q-1-w and the state vector is shared as is.
-    """
+
+def encoded_state(encoding: str, features: np.ndarray, qubits: int) -> Statevector:
+    """The encoded state, built the way the README defines each encoding."""
+    if encoding == "amplitude":
+        return Statevector(features / np.linalg.norm(features))
+    circuit = QuantumCircuit(qubits)
+    for wire in range(qubits):
+        if encoding == "angle":
+            circuit.ry(features[wire], _wire(qubits, wire))
+        else:  # qubit (dense) encoding: RY then RZ, two features per qubit
+            circuit.ry(features[2 * wire], _wire(qubits, wire))
+            circuit.rz(features[2 * wire + 1], _wire(qubits, wire))
+    return Statevector.from_label("0" * qubits).evolve(circuit)
+
+
+def expectations_z(state: Statevector | np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """<Z_w> for every wire w after the student's circuit, starting from `state`."""
     layers, qubits, _ = theta.shape
-    q = lambda wire: qubits - 1 - wire  # noqa: E731
     circuit = QuantumCircuit(qubits)
     for layer in range(layers):
         for wire in range(qubits):
-            circuit.rx(theta[layer, wire, 0], q(wire))
-            circuit.ry(theta[layer, wire, 1], q(wire))
-            circuit.rz(theta[layer, wire, 2], q(wire))
+            circuit.rx(theta[layer, wire, 0], _wire(qubits, wire))
+            circuit.ry(theta[layer, wire, 1], _wire(qubits, wire))
+            circuit.rz(theta[layer, wire, 2], _wire(qubits, wire))
         for wire in range(qubits):
-            circuit.cx(q(wire), q((wire + 1) % qubits))
-    final = Statevector(state.astype(np.complex128)).evolve(circuit)
-    probs = final.probabilities()
+            circuit.cx(_wire(qubits, wire), _wire(qubits, (wire + 1) % qubits))
+    if not isinstance(state, Statevector):
+        state = Statevector(np.asarray(state, dtype=np.complex128))
+    probs = state.evolve(circuit).probabilities()
     index = np.arange(2**qubits)
-    out = []
-    for wire in range(qubits):
-        bit = (index >> q(wire)) & 1
-        out.append(np.sum(probs * (1 - 2 * bit)))
-    return np.array(out)
+    return np.array([np.sum(probs * (1 - 2 * ((index >> _wire(qubits, w)) & 1))) for w in range(qubits)])

@@ -26,6 +26,15 @@ def test_shipped_params_are_valid():
         ("datasets", ["imagenet"], ["datasets", "imagenet", "mnist"]),
         ("students", ["fc-amplitude-q11"], ["students", "qubits 11", "2..10"]),
         ("students", ["fc-amplitude"], ["students", "<reduction>-<encoding>-q<qubits>"]),
+        ("students", ["blur-amplitude-q4"], ["students", "reduction 'blur'", "center_crop"]),
+        ("students", ["fc-phase-q4"], ["students", "encoding 'phase'", "amplitude"]),
+        ("teachers", ["resnet"], ["teachers", "resnet", "alexnet"]),
+        ("student.simulator", "qiskit", ["student.simulator", "fused"]),
+        ("data.classes", [3], ["data.classes", "at least 2"]),
+        ("data.classes", [1, 1, 2], ["data.classes", "repeated"]),
+        ("data.classes", "some", ["data.classes", "'all' or a list"]),
+        ("data.classes", [0, 10], ["data.classes", "out of range for mnist (0..9)"]),
+        ("teacher.alexnet.width", -1, ["teacher.alexnet.width", "> 0"]),
     ],
 )
 def test_bad_values_are_reported_by_key(key, value, words):
@@ -62,3 +71,20 @@ def test_yaml_syntax_error_is_a_config_error(tmp_path):
 def test_parse_student():
     v = parse_student("fc-amplitude-q8")
     assert (v.reduction, v.encoding, v.qubits, v.name) == ("fc", "amplitude", 8, "fc-amplitude-q8")
+
+
+def test_distilling_from_an_untrained_teacher_is_rejected():
+    params = _default()
+    params["teachers"] = ["lenet"]
+    problems = "\n".join(validate(params))
+    assert "distill.teachers: 'alexnet' is not trained" in problems
+    assert "distill.ensemble: member 'alexnet' is not trained" in problems
+
+
+def test_a_reduction_that_cannot_make_the_encoders_input_is_rejected():
+    params = _default()
+    params["datasets"] = ["digits"]
+    params["students"] = ["center_crop-amplitude-q8", "pca-amplitude-q7"]
+    problems = validate(params)
+    assert any("center_crop-amplitude-q8" in p and "16x16 grid" in p and "8x8" in p for p in problems)
+    assert any("pca-amplitude-q7" in p and "128 components from 64 pixels" in p for p in problems)

@@ -1,0 +1,100 @@
+"""End to end on scikit-learn's digits: the fan-out over reductions, encodings, seeds and the ensemble."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from c2q.data import load_splits
+from c2q.io import load_tensors
+from c2q.teachers import build_teacher
+from c2q.train import predict
+from tests.pipeline_utils import make_repo, repro, set_params
+
+pytestmark = pytest.mark.pipeline
+
+STUDENTS = ["fc-angle-q3", "pca-amplitude-q3"]
+PARAMS = {
+    "datasets": ["digits"],
+    "teachers": ["lenet", "alexnet"],
+    "students": STUDENTS,
+    "seeds": [0, 1],
+    "teacher": {"lenet": {"epochs": 1, "batch_size": 64}, "alexnet": {"epochs": 1, "batch_size": 64, "width": 0.125}},
+    "student": {"epochs": 2, "batch_size": 64},
+    "distill": {"teachers": ["ensemble"], "ensemble": ["lenet", "alexnet"]},
+}
+
+
+def _students(kind: str, seeds, teacher: str | None = None) -> list[str]:
+    middle = f"-{teacher}" if teacher else ""
+    return [f"{kind}@digits-{s}{middle}-{seed}" for s in STUDENTS for seed in seeds]
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    repo = make_repo(tmp_path_factory.mktemp("digits") / "repo", PARAMS)
+    return repo, repro(repo, mirror=None)
+
+
+def test_every_combination_is_its_own_stage(digits):
+    _, ran = digits
+    expected = (
+        ["download@digits", "reduce@digits", "train_teacher@digits-lenet", "train_teacher@digits-alexnet",
+         "cache_logits@digits"]
+        + _students("train_baseline", [0, 1])
+        + _students("train_distilled", [0, 1], "ensemble")
+        + ["aggregate"]
+    )
+    assert sorted(ran) == sorted(expected)
+
+
+def test_reduced_features_have_the_encoders_size(digits):
+    repo, _ = digits
+    assert load_splits(repo / "data/reduced/digits/pca-amplitude-q3.pt")["test"].x.shape[1] == 8
+    fc = load_splits(repo / "data/reduced/digits/fc-angle-q3.pt")["train"].x
+    assert fc.shape[1:] == (1, 8, 8)  # fc keeps whole images: the linear layer is in the student
+
+
+def test_ensemble_logits_are_the_mean_of_the_members(digits):
+    repo, _ = digits
+    splits = load_splits(repo / "data/reduced/digits/split.pt")
+    members = []
+    for name, options in (("lenet", {}), ("alexnet", {"width": 0.125})):
+        model = build_teacher(name, (1, 8, 8), 10, **options)
+        model.load_state_dict(load_tensors(repo / f"models/teachers/digits/{name}.pt"))
+        members.append(predict(model, splits["test"].x))
+    cached = load_tensors(repo / "data/logits/digits/ensemble.pt")["test"]
+    assert torch.allclose(cached, (members[0] + members[1]) / 2, atol=1e-5)
+    summary = json.loads((repo / "metrics/logits/digits.json").read_text())
+    assert summary["ensemble"]["members"] == ["lenet", "alexnet"]
+
+
+def test_baseline_and_distilled_of_one_seed_start_from_the_same_weights(digits):
+    repo, _ = digits
+    for student in STUDENTS:
+        digests = {}
+        for seed in (0, 1):
+            b = json.loads((repo / f"metrics/students/baseline/digits/{student}-s{seed}.json").read_text())
+            d = json.loads((repo / f"metrics/students/distilled/digits/{student}-ensemble-s{seed}.json").read_text())
+            assert b["init_digest"] == d["init_digest"]
+            digests[seed] = b["init_digest"]
+        assert digests[0] != digests[1]
+
+
+def test_error_table_has_one_row_per_student_and_teacher(digits):
+    repo, _ = digits
+    table = pd.read_csv(repo / "metrics/error_table.csv")
+    assert sorted(table["student"]) == sorted(STUDENTS)
+    assert set(table["teacher"]) == {"ensemble"} and set(table["seeds"]) == {2}
+
+
+def test_adding_a_seed_runs_only_the_new_seeds_students_and_aggregate(digits):
+    repo, _ = digits
+    set_params(repo, {"seeds": [0, 1, 2]})
+    ran = repro(repo, mirror=None)
+    expected = _students("train_baseline", [2]) + _students("train_distilled", [2], "ensemble") + ["aggregate"]
+    assert sorted(ran) == sorted(expected)
+    assert set(pd.read_csv(repo / "metrics/error_table.csv")["seeds"]) == {3}
