@@ -137,18 +137,15 @@ def circuit_unitary(theta: torch.Tensor, permutation: torch.Tensor) -> torch.Ten
 
 
 def run_fused(states: torch.Tensor, theta: torch.Tensor, permutation: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
-    """<Z> per qubit for a batch of states (B, 2^Q), via one real matrix product with U."""
-    rows = circuit_unitary(theta, permutation).transpose(0, 1)  # states are rows: out = x @ U^T
+    """<Z> per qubit for a batch of states (B, 2^Q), via real matrix products with U's parts."""
+    u = circuit_unitary(theta, permutation)
+    ur, ui = u.real.T, u.imag.T  # states are rows: out = states @ U^T
     if states.is_complex():
-        # [re, im] @ [[Ur, Ui], [-Ui, Ur]] = [re(out), im(out)]
-        x = torch.cat([states.real, states.imag], dim=1)
-        u = torch.cat([torch.cat([rows.real, rows.imag], 1), torch.cat([-rows.imag, rows.real], 1)], 0)
+        xr, xi = states.real, states.imag
+        re, im = xr @ ur - xi @ ui, xr @ ui + xi @ ur
     else:
-        x, u = states, torch.cat([rows.real, rows.imag], dim=1)
-    out = x.to(u.dtype) @ u
-    dim = rows.shape[0]
-    probs = out[:, :dim].square() + out[:, dim:].square()
-    return probs @ signs
+        re, im = states @ ur, states @ ui
+    return (re * re + im * im) @ signs
 
 
 # ---- torchquantum reference ----

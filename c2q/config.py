@@ -33,15 +33,20 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class StudentVariant:
-    """A student's shape, parsed from its name `<reduction>-<encoding>-q<qubits>`."""
+    """A student's shape, parsed from its name `<reduction>-<encoding>-q<qubits>[-classical]`.
+
+    The `-classical` suffix names the classical control: the same student with
+    the circuit replaced by a classical layer of the same input and output sizes.
+    """
 
     reduction: str
     encoding: str
     qubits: int
+    classical: bool = False
 
     @property
     def name(self) -> str:
-        return f"{self.reduction}-{self.encoding}-q{self.qubits}"
+        return f"{self.reduction}-{self.encoding}-q{self.qubits}" + ("-classical" if self.classical else "")
 
     @property
     def n_features(self) -> int:
@@ -49,7 +54,7 @@ class StudentVariant:
         return encoder_input_size(self.encoding, self.qubits)
 
 
-_VARIANT = re.compile(r"^(?P<reduction>[a-z_]+)-(?P<encoding>[a-z_]+)-q(?P<qubits>\d+)$")
+_VARIANT = re.compile(r"^(?P<reduction>[a-z_]+)-(?P<encoding>[a-z_]+)-q(?P<qubits>\d+)(?P<classical>-classical)?$")
 
 
 def parse_student(name: str) -> StudentVariant:
@@ -57,10 +62,10 @@ def parse_student(name: str) -> StudentVariant:
     m = _VARIANT.match(str(name))
     if not m:
         raise ValueError(
-            f"{name!r} is not a student variant; write <reduction>-<encoding>-q<qubits>, "
-            f"e.g. fc-amplitude-q4"
+            f"{name!r} is not a student variant; write <reduction>-<encoding>-q<qubits>[-classical], "
+            f"e.g. fc-amplitude-q4 or fc-amplitude-q4-classical"
         )
-    variant = StudentVariant(m["reduction"], m["encoding"], int(m["qubits"]))
+    variant = StudentVariant(m["reduction"], m["encoding"], int(m["qubits"]), bool(m["classical"]))
     problems = []
     if variant.reduction not in REDUCTIONS:
         problems.append(f"reduction {variant.reduction!r} is not one of {list(REDUCTIONS)}")
@@ -184,23 +189,29 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-def _cross_checks(params: dict) -> list[str]:
-    """Problems that involve several keys; run only once every key is valid on its own."""
+def _cross_checks(params: dict, invalid: set[str]) -> list[str]:
+    """Problems that involve several keys; each check runs only if the keys it reads are valid."""
     problems = []
-    trained = params["teachers"]
-    for t in params["distill"]["teachers"]:
-        if t != ENSEMBLE and t not in trained:
-            problems.append(f"distill.teachers: {t!r} is not trained; add it to teachers {trained}")
-    if ENSEMBLE in params["distill"]["teachers"]:
+
+    def valid(*keys: str) -> bool:
+        return not any(k == bad or bad.startswith(k + ".") or k.startswith(bad + ".") for k in keys for bad in invalid)
+
+    if valid("teachers", "distill.teachers"):
+        for t in params["distill"]["teachers"]:
+            if t != ENSEMBLE and t not in params["teachers"]:
+                problems.append(f"distill.teachers: {t!r} is not trained; add it to teachers {params['teachers']}")
+    if valid("teachers", "distill.teachers", "distill.ensemble") and ENSEMBLE in params["distill"]["teachers"]:
         for m in params["distill"]["ensemble"]:
-            if m not in trained:
-                problems.append(f"distill.ensemble: member {m!r} is not trained; add it to teachers {trained}")
-    classes = params["data"]["classes"]
+            if m not in params["teachers"]:
+                problems.append(f"distill.ensemble: member {m!r} is not trained; add it to teachers {params['teachers']}")
+    if not valid("datasets"):
+        return problems
     for dataset in params["datasets"]:
         spec = DATASET_SPECS[dataset]
+        classes = params["data"]["classes"] if valid("data.classes") else "all"
         if classes != "all" and not all(0 <= c < len(spec.classes) for c in classes):
             problems.append(f"data.classes: {classes} out of range for {dataset} (0..{len(spec.classes) - 1})")
-        for name in params["students"]:
+        for name in params["students"] if valid("students") else []:
             v = parse_student(name)
             if problem := reduction_problem(v.reduction, v.n_features, spec.image_shape):
                 problems.append(f"students: {name!r} on {dataset}: {problem} ({v.encoding} encoding "
@@ -231,7 +242,10 @@ def validate(params: Any) -> list[str]:
     """Return every problem in `params` (empty when valid)."""
     problems: list[str] = []
     _check(params, SCHEMA, "", problems)
-    return problems or _cross_checks(params)
+    if not isinstance(params, dict) or any(p.startswith("params:") for p in problems):
+        return problems
+    invalid = {p.split(":", 1)[0] for p in problems}
+    return problems + _cross_checks(params, invalid)
 
 
 def load_params(path: str | Path = "params.yaml") -> dict:

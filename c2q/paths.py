@@ -65,6 +65,19 @@ def student_curve(role: str, dataset: str, student: str, seed: int, teacher: str
     return Path("metrics/curves/students") / role / dataset / f"{student_id(student, seed, teacher)}.json"
 
 
+def student_confusion(role: str, dataset: str, student: str, seed: int, teacher: str | None = None) -> Path:
+    """Test-set confusion matrix: `.json` counts and a `.png` beside it."""
+    return Path("metrics/confusion") / role / dataset / f"{student_id(student, seed, teacher)}.json"
+
+
+def checkpoint(stage: str) -> Path:
+    """Per-epoch training state of a stage, kept only while it is unfinished (git-ignored)."""
+    return Path(".checkpoints") / f"{stage.replace('@', '-')}.pt"
+
+
 ERROR_TABLE_CSV = Path("metrics/error_table.csv")
 ERROR_TABLE_MD = Path("metrics/error_table.md")
 SUMMARY = Path("metrics/summary.json")
+GAINS_CSV = Path("metrics/gains.csv")
+ERRORS_PLOT = Path("metrics/plots/errors_by_method.png")
+GAINS_PLOT = Path("metrics/plots/gains.png")

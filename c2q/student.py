@@ -1,4 +1,4 @@
-"""The quantum student: reduction layer + quantum layer + classical head, one nn.Module."""
+"""The student: reduction layer + quantum layer (or its classical control) + classical head."""
 
 from __future__ import annotations
 
@@ -9,11 +9,24 @@ from c2q.circuits import QuantumLayer, encoder_input_size
 from c2q.config import StudentVariant
 
 
-class QuantumStudent(nn.Module):
-    """input -> [fc: trainable linear layer] -> encoding + circuit -> <Z> per qubit -> linear head.
+class ClassicalControl(nn.Module):
+    """Stands in for the circuit: linear (encoder input -> qubits) then tanh, so its readout has
+    PauliZ's range [-1, 1]. Comparing against it shows what the quantum layer itself adds."""
 
-    With the `fc` reduction the input is the flattened image; with any other
-    reduction it is already the encoder's input (made by the reduce stage).
+    def __init__(self, in_features: int, qubits: int):
+        super().__init__()
+        self.linear = nn.Linear(in_features, qubits)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.linear(features))
+
+
+class Student(nn.Module):
+    """input -> [fc: trainable linear layer] -> core -> linear head, one nn.Module.
+
+    core: encoding + circuit + <Z> per qubit, or the classical control for
+    `-classical` variants. With the `fc` reduction the input is the flattened
+    image; with any other reduction it is already the encoder's input.
     """
 
     def __init__(self, in_features: int, n_classes: int, variant: StudentVariant, layers: int, simulator: str = "fused"):
@@ -25,13 +38,16 @@ class QuantumStudent(nn.Module):
             self.reduce = nn.Identity()
         else:
             raise ValueError(f"{variant.name} expects {width} input features, got {in_features}")
-        self.quantum = QuantumLayer(variant.qubits, layers, variant.encoding, simulator)
+        if variant.classical:
+            self.core = ClassicalControl(width, variant.qubits)
+        else:
+            self.core = QuantumLayer(variant.qubits, layers, variant.encoding, simulator)
         self.head = nn.Linear(variant.qubits, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.quantum(self.reduce(x.flatten(1))))
+        return self.head(self.core(self.reduce(x.flatten(1))))
 
     def parameter_counts(self) -> dict[str, int]:
-        quantum = sum(p.numel() for p in self.quantum.parameters())
+        quantum = sum(p.numel() for p in self.core.parameters()) if isinstance(self.core, QuantumLayer) else 0
         total = sum(p.numel() for p in self.parameters())
         return {"quantum": quantum, "classical": total - quantum}

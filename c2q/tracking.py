@@ -10,20 +10,44 @@ from __future__ import annotations
 
 import os
 import subprocess
-from contextlib import contextmanager
+import time
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Iterator
 
 from c2q.config import flatten
 
 
+class TrackingError(RuntimeError):
+    """The MLflow tracking store cannot be reached or written."""
+
+
 def repo_root() -> Path:
-    """The DVC project root (DVC sets DVC_ROOT for stage commands), else the cwd."""
-    return Path(os.environ.get("DVC_ROOT") or os.getcwd()).resolve()
+    """The repository whose `mlflow.db` receives the runs.
+
+    DVC sets DVC_ROOT for stage commands. `dvc exp run --temp` and `--queue`
+    run stages in a copy under `<repo>/.dvc/tmp/exps/...`; their runs go to
+    `<repo>`'s store, not to the copy that DVC deletes afterwards.
+    """
+    root = Path(os.environ.get("DVC_ROOT") or os.getcwd()).resolve()
+    for parent in (root, *root.parents):
+        if parent.name == ".dvc":
+            return parent.parent
+    return root
 
 
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / 'mlflow.db'}"
+
+
+def _store_lock(uri: str):
+    """Serialises the first connection to a SQLite store: MLflow creates and migrates
+    the database on first use, and two stages doing that at once corrupt its version table."""
+    if not uri.startswith("sqlite:///"):
+        return nullcontext()
+    from filelock import FileLock
+
+    return FileLock(uri[len("sqlite:///"):] + ".lock", timeout=600)
 
 
 def git_commit() -> str:
@@ -34,6 +58,44 @@ def git_commit() -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def pipeline_run_id() -> str:
+    """One id shared by every stage of one `dvc repro` / `dvc exp run` invocation.
+
+    DVC runs each stage as a child process and tells it nothing about the
+    invocation, so the id is the nearest `dvc` ancestor process (pid and start
+    time), plus the experiment name under `dvc exp run`. C2Q_PIPELINE_RUN
+    overrides it.
+    """
+    if os.environ.get("C2Q_PIPELINE_RUN"):
+        return os.environ["C2Q_PIPELINE_RUN"]
+    import psutil
+
+    exp = os.environ.get("DVC_EXP_NAME")
+    proc = psutil.Process().parent()
+    while proc is not None:
+        try:
+            cmd = proc.cmdline()
+        except psutil.Error:
+            break
+        if any(os.path.basename(part) == "dvc" or part == "dvc" for part in cmd[:3]):
+            base = f"dvc-{proc.pid}-{int(proc.create_time())}"
+            return f"{exp}-{base}" if exp else base
+        proc = proc.parent()
+    return f"manual-{os.getpid()}-{int(time.time())}"
+
+
+def _parent_run(mlflow_module, experiment_id: str, group: str) -> str:
+    """The run that groups one invocation's stage runs in `mlflow ui` (created by its first stage)."""
+    client = mlflow_module.MlflowClient()
+    found = client.search_runs([experiment_id], f"tags.pipeline_run = '{group}' and tags.role = 'pipeline'", max_results=1)
+    if found:
+        return found[0].info.run_id
+    name = os.environ.get("DVC_EXP_NAME") or f"pipeline {group}"
+    parent = client.create_run(experiment_id, run_name=name, tags={"pipeline_run": group, "role": "pipeline"})
+    client.set_terminated(parent.info.run_id)
+    return parent.info.run_id
 
 
 class StageRun:
@@ -50,12 +112,11 @@ class StageRun:
         numeric = {k: float(v) for k, v in flatten(metrics).items() if isinstance(v, (int, float))}
         self._mlflow.log_metrics(numeric)
 
-    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+    def log_artifact(self, path: str | Path) -> None:
+        """Log a file under the same relative folder it has in the repository."""
         path = Path(path)
-        if path.is_dir():
-            self._mlflow.log_artifacts(str(path), artifact_path)
-        else:
-            self._mlflow.log_artifact(str(path), artifact_path)
+        folder = str(path.parent) if not path.is_absolute() and str(path.parent) != "." else None
+        self._mlflow.log_artifact(str(path), folder)
 
 
 @contextmanager
@@ -70,12 +131,28 @@ def stage_run(stage: str, experiment: str, params: dict[str, Any], tags: dict[st
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri())
-    if mlflow.get_experiment_by_name(experiment) is None:
-        artifacts = (repo_root() / "mlartifacts").as_uri()
-        mlflow.create_experiment(experiment, artifact_location=artifacts)
-    mlflow.set_experiment(experiment)
-    all_tags = {"stage": stage.split("@")[0], "dvc_stage": stage, "git_commit": git_commit(), **tags}
+    uri = tracking_uri()
+    group = pipeline_run_id()
+    try:
+        with _store_lock(uri):
+            mlflow.set_tracking_uri(uri)
+            if mlflow.get_experiment_by_name(experiment) is None:
+                # The local store keeps artifacts beside mlflow.db; a server decides for itself.
+                local = uri.startswith("sqlite:///") and not os.environ.get("MLFLOW_TRACKING_URI")
+                location = (repo_root() / "mlartifacts").as_uri() if local else None
+                mlflow.create_experiment(experiment, artifact_location=location)
+            experiment_id = mlflow.set_experiment(experiment).experiment_id
+            parent = _parent_run(mlflow, experiment_id, group)
+    except Exception as e:  # connection refused, bad URI, unwritable store, ...
+        raise TrackingError(
+            f"cannot use the MLflow tracking store {uri}: {type(e).__name__}: {str(e).splitlines()[0][:300]}\n"
+            "Start the tracking server, fix MLFLOW_TRACKING_URI, or unset it to log to mlflow.db "
+            "in the repository root. Nothing was trained."
+        ) from None
+    all_tags = {
+        "stage": stage.split("@")[0], "dvc_stage": stage, "git_commit": git_commit(), "pipeline_run": group,
+        "mlflow.parentRunId": parent, **tags,
+    }
     if os.environ.get("DVC_EXP_NAME"):
         all_tags["dvc_exp"] = os.environ["DVC_EXP_NAME"]
     with mlflow.start_run(run_name=stage) as run:

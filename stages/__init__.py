@@ -11,9 +11,10 @@ from typing import Callable
 from c2q.config import ConfigError
 from c2q.data import DataError
 from c2q.reduce import ReductionError
+from c2q.tracking import TrackingError
 from c2q.train import TrainingError
 
-EXPECTED_ERRORS = (ConfigError, DataError, ReductionError, TrainingError)
+EXPECTED_ERRORS = (ConfigError, DataError, ReductionError, TrackingError, TrainingError)
 
 
 def run(main: Callable[[list[str]], None]) -> None:

@@ -1,7 +1,8 @@
-"""Stage aggregate: read every metrics file the params call for and write the error table.
+"""Stage aggregate: read every metrics file the params call for; write the error table and its plots.
 
-It reads files, not MLflow, and only the configurations in params.yaml, so
-stale files from removed configurations never reach the table.
+It reads files, not MLflow, and only the configurations in params.yaml, so a
+stale file from a removed configuration never reaches the table, and a stage
+restored from DVC's cache counts like one that ran.
 """
 
 from __future__ import annotations
@@ -10,17 +11,16 @@ import argparse
 
 import pandas as pd
 
-from c2q import paths
-from c2q.config import ConfigError, load_params
+from c2q import paths, report
+from c2q.config import ConfigError, load_params, parse_student
 from c2q.io import atomic_path, load_json, save_json
-from c2q.report import error_table, to_markdown
 from c2q.tracking import stage_run
 from stages import run
 
 
-def collect(params: dict) -> pd.DataFrame:
-    """One row per (dataset, student, teacher, seed) from the metrics files."""
-    rows, missing = [], []
+def collect(params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row per trained student, one row per teacher) from the metrics files."""
+    students, teachers, missing = [], [], []
 
     def read(path):
         if not path.is_file():
@@ -28,23 +28,27 @@ def collect(params: dict) -> pd.DataFrame:
             return None
         return load_json(path)
 
+    classes = params["data"]["classes"]
+    classes = classes if classes == "all" else ",".join(map(str, classes))
     for dataset in params["datasets"]:
-        teachers = read(paths.logits_metrics(dataset)) or {}
-        for teacher in params["distill"]["teachers"]:
-            t = teachers.get(teacher)
-            for student in params["students"]:
-                for seed in params["seeds"]:
-                    b = read(paths.student_metrics("baseline", dataset, student, seed))
-                    d = read(paths.student_metrics("distilled", dataset, student, seed, teacher))
-                    if t and b and d:
-                        rows.append({
-                            "dataset": dataset, "student": student, "teacher": teacher, "seed": seed,
-                            "teacher_error": t["test_error"], "baseline_error": b["test_error"],
-                            "distilled_error": d["test_error"],
-                        })
+        for teacher, row in (read(paths.logits_metrics(dataset)) or {}).items():
+            teachers.append({"dataset": dataset, "teacher": teacher, **row})
+        for student in params["students"]:
+            v = parse_student(student)
+            variant = {"dataset": dataset, "student": student, "reduction": v.reduction, "encoding": v.encoding,
+                       "qubits": v.qubits, "classes": classes}
+            for seed in params["seeds"]:
+                runs = [("baseline", None)] + [("distilled", t) for t in params["distill"]["teachers"]]
+                for role, teacher in runs:
+                    m = read(paths.student_metrics(role, dataset, student, seed, teacher))
+                    if m:
+                        students.append({**variant, "role": role, "teacher": teacher or "none", "seed": seed,
+                                         "test_error": m["test_error"],
+                                         "quantum_parameters": m["quantum_parameters"],
+                                         "classical_parameters": m["classical_parameters"]})
     if missing:
         raise ConfigError([f"metrics file {m} is missing; run its stage first (dvc repro)" for m in missing])
-    return pd.DataFrame(rows)
+    return pd.DataFrame(students), pd.DataFrame(teachers)
 
 
 def main(argv: list[str]) -> None:
@@ -52,25 +56,29 @@ def main(argv: list[str]) -> None:
     params = load_params()
     logged = {k: params[k] for k in ("datasets", "students", "seeds")}
     logged["distill"] = {"teachers": params["distill"]["teachers"]}
+    logged["data"] = {"classes": params["data"]["classes"]}
     with stage_run("aggregate", params["mlflow"]["experiment"], logged, {"role": "aggregate"}) as tracker:
-        table = error_table(collect(params))
+        records, teachers = collect(params)
+        gains = report.gains_table(records, teachers)
+        table = report.error_table(records, teachers)
         with atomic_path(paths.ERROR_TABLE_CSV) as tmp:
             table.to_csv(tmp, index=False, float_format="%.4f")
+        with atomic_path(paths.GAINS_CSV) as tmp:
+            gains.to_csv(tmp, index=False, float_format="%.4f")
+        markdown = report.to_markdown(table, gains)
         with atomic_path(paths.ERROR_TABLE_MD) as tmp:
-            tmp.write_text(to_markdown(table))
-        summary = {
-            f"{r.dataset}.{r.student}.{r.teacher}": {
-                "teacher_error": r.teacher_error, "baseline_error": r.baseline_error,
-                "distilled_error": r.distilled_error, "gain": r.gain,
-            }
-            for r in table.itertuples()
-        }
-        save_json(summary, paths.SUMMARY)
-        for key, values in summary.items():
-            tracker.log_metrics({f"{key}.{k}": v for k, v in values.items()})
-        for path in (paths.ERROR_TABLE_CSV, paths.ERROR_TABLE_MD, paths.SUMMARY):
+            tmp.write_text(markdown)
+        with atomic_path(paths.ERRORS_PLOT) as tmp:
+            report.plot_errors_by_method(gains, table, tmp)
+        with atomic_path(paths.GAINS_PLOT) as tmp:
+            report.plot_gains(gains, tmp)
+        headline = report.summary(gains)
+        save_json(headline, paths.SUMMARY)
+        tracker.log_metrics(headline)
+        for path in (paths.ERROR_TABLE_CSV, paths.GAINS_CSV, paths.ERROR_TABLE_MD, paths.SUMMARY,
+                     paths.ERRORS_PLOT, paths.GAINS_PLOT):
             tracker.log_artifact(path)
-        print(to_markdown(table))
+        print(markdown)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import argparse
 
 from c2q import paths
 from c2q.config import load_params
-from c2q.data import load_splits
+from c2q.splits import load_splits
 from c2q.io import atomic_path, load_json, load_tensors, save_json, save_tensors
 from c2q.teachers import ENSEMBLE, build_teacher, ensemble_logits
 from c2q.train import accuracy, predict

@@ -16,11 +16,9 @@ from c2q import data, paths
 from c2q.config import load_params, parse_student
 from c2q.io import atomic_path, save_json, save_tensors
 from c2q.reduce import Reducer
+from c2q.splits import SPLITS, normalise
 from c2q.tracking import stage_run
 from stages import run, stage_name
-
-SPLITS = ("train", "val", "test")
-
 
 def student_features(splits: dict[str, torch.Tensor], student: str, seed: int) -> dict[str, torch.Tensor]:
     """The file content one student variant trains on."""
@@ -29,7 +27,7 @@ def student_features(splits: dict[str, torch.Tensor], student: str, seed: int) -
     if variant.reduction == "fc":  # the trainable layer is in the student: keep whole images
         images = {f"{s}_x": splits[f"{s}_x"] for s in SPLITS}
         return {**images, **labels, "mean": splits["mean"], "std": splits["std"]}
-    images = {s: data.normalise(splits[f"{s}_x"], splits["mean"], splits["std"]) for s in SPLITS}
+    images = {s: normalise(splits[f"{s}_x"], splits["mean"], splits["std"]) for s in SPLITS}
     reducer = Reducer(variant.reduction, variant.n_features, seed).fit(images["train"])
     return {**{f"{s}_x": reducer.transform(images[s]) for s in SPLITS}, **labels}
 

@@ -1,4 +1,4 @@
-"""Stages train_baseline and train_distilled: one quantum student, one seed.
+"""Stages train_baseline and train_distilled: one student, one seed.
 
 baseline:  cross-entropy only.
 distilled: (1 - alpha) CE + alpha T^2 KL(teacher || student), from cached logits.
@@ -15,11 +15,13 @@ import torch
 
 from c2q import paths
 from c2q.config import load_params, parse_student
-from c2q.data import DataError, load_splits
+from c2q.data import DataError
+from c2q.splits import load_splits
 from c2q.distill import distillation_loss
-from c2q.io import load_tensors, save_json, save_tensors
-from c2q.student import QuantumStudent
-from c2q.train import accuracy, cross_entropy, fit, predict
+from c2q.io import atomic_path, load_json, load_tensors, save_json, save_tensors
+from c2q.report import plot_confusion
+from c2q.student import Student
+from c2q.train import accuracy, confusion_matrix, cross_entropy, fit, predict, training_key
 from c2q.tracking import stage_run
 from stages import run, stage_name
 
@@ -37,7 +39,7 @@ def main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("role", choices=["baseline", "distilled"])
     ap.add_argument("dataset")
-    ap.add_argument("student", help="variant name <reduction>-<encoding>-q<qubits>")
+    ap.add_argument("student", help="variant name <reduction>-<encoding>-q<qubits>[-classical]")
     ap.add_argument("seed", type=int)
     ap.add_argument("--teacher", help="required for the distilled role")
     args = ap.parse_args(argv)
@@ -53,17 +55,21 @@ def main(argv: list[str]) -> None:
     tags = {
         "dataset": args.dataset, "student": args.student, "reduction": variant.reduction,
         "encoding": variant.encoding, "qubits": variant.qubits, "teacher": teacher or "none",
-        "seed": args.seed, "role": args.role,
+        "seed": args.seed, "role": args.role, "core": "classical" if variant.classical else "quantum",
+        "classes": params["data"]["classes"],
     }
     logged = {"student": cfg, "data": params["data"]}
     if teacher:
-        logged["distill"] = params["distill"]
+        logged["distill"] = {k: params["distill"][k] for k in ("temperature", "alpha")}
+    ids = (args.role, args.dataset, args.student, args.seed, teacher)
     with stage_run(name, params["mlflow"]["experiment"], logged, tags) as tracker:
-        splits = load_splits(paths.features_file(args.dataset, args.student))
+        inputs = [paths.features_file(args.dataset, args.student)]
+        inputs += [paths.logits_file(args.dataset, teacher)] if teacher else []
+        splits = load_splits(inputs[0])
         n_classes = int(splits["train"].y.max()) + 1
         in_features = splits["train"].x[0].numel()
         torch.manual_seed(args.seed)
-        model = QuantumStudent(in_features, n_classes, variant, cfg["layers"], cfg["simulator"])
+        model = Student(in_features, n_classes, variant, cfg["layers"], cfg["simulator"])
         init_digest = weights_digest(model)
 
         loss_fn = cross_entropy
@@ -79,8 +85,10 @@ def main(argv: list[str]) -> None:
         result = fit(
             model, splits["train"], splits["val"], epochs=cfg["epochs"], batch_size=cfg["batch_size"],
             lr=cfg["lr"], seed=args.seed, loss_fn=loss_fn, on_epoch=tracker.log_epoch, desc=name,
+            checkpoint=paths.checkpoint(name), checkpoint_key=training_key(logged, inputs),
         )
-        test_accuracy = accuracy(predict(model, splits["test"].x), splits["test"].y)
+        test_logits = predict(model, splits["test"].x)
+        test_accuracy = accuracy(test_logits, splits["test"].y)
         counts = model.parameter_counts()
         metrics = {
             "best_epoch": result.best_epoch,
@@ -91,12 +99,20 @@ def main(argv: list[str]) -> None:
             "classical_parameters": counts["classical"],
             "init_digest": init_digest,
         }
-        ids = (args.role, args.dataset, args.student, args.seed, teacher)
+        confusion = paths.student_confusion(*ids)
+        class_names = [c["name"] for c in load_json(paths.reduced_dir(args.dataset) / "meta.json")["classes"]]
+        save_json({"classes": class_names, "matrix": confusion_matrix(test_logits, splits["test"].y, n_classes)},
+                  confusion)
+        with atomic_path(confusion.with_suffix(".png")) as tmp:
+            plot_confusion(load_json(confusion)["matrix"], class_names,
+                           f"{name}\ntest error {100 * (1 - test_accuracy):.2f}%", tmp)
         save_tensors(model.state_dict(), paths.student_model(*ids))
-        save_json(metrics, paths.student_metrics(*ids))
         save_json(result.history, paths.student_curve(*ids))
+        save_json(metrics, paths.student_metrics(*ids))  # last: its presence marks a finished student
+        paths.checkpoint(name).unlink(missing_ok=True)
         tracker.log_metrics(metrics)
-        tracker.log_artifact(paths.student_curve(*ids))
+        for path in (paths.student_curve(*ids), confusion, confusion.with_suffix(".png")):
+            tracker.log_artifact(path)
         print(f"{name}: best epoch {result.best_epoch}, val acc {result.best_val_accuracy:.4f}, test acc {test_accuracy:.4f}")
 
 

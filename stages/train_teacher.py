@@ -8,10 +8,10 @@ import torch
 
 from c2q import paths
 from c2q.config import load_params
-from c2q.data import load_splits
+from c2q.splits import load_splits
 from c2q.io import save_json, save_tensors
 from c2q.teachers import build_teacher, count_parameters
-from c2q.train import accuracy, fit, predict
+from c2q.train import accuracy, fit, predict, training_key
 from c2q.tracking import stage_run
 from stages import run, stage_name
 
@@ -36,6 +36,7 @@ def main(argv: list[str]) -> None:
         model = build_teacher(args.teacher, tuple(splits["train"].x.shape[1:]), n_classes, **architecture)
         result = fit(
             model, splits["train"], splits["val"], seed=seed, on_epoch=tracker.log_epoch, desc=name,
+            checkpoint=paths.checkpoint(name), checkpoint_key=training_key(logged, [paths.split_file(args.dataset)]),
             **{k: cfg[k] for k in TRAINING_KEYS},
         )
         test_accuracy = accuracy(predict(model, splits["test"].x), splits["test"].y)
@@ -49,6 +50,7 @@ def main(argv: list[str]) -> None:
         save_tensors(model.state_dict(), paths.teacher_model(args.dataset, args.teacher))
         save_json(metrics, paths.teacher_metrics(args.dataset, args.teacher))
         save_json(result.history, paths.teacher_curve(args.dataset, args.teacher))
+        paths.checkpoint(name).unlink(missing_ok=True)
         tracker.log_metrics(metrics)
         tracker.log_artifact(paths.teacher_curve(args.dataset, args.teacher))
         print(f"{name}: best epoch {result.best_epoch}, val acc {result.best_val_accuracy:.4f}, test acc {test_accuracy:.4f}")

@@ -66,3 +66,19 @@ def repro(repo: Path, mirror: Path) -> list[str]:
     """Run `dvc repro`; return the names of the stages that actually ran."""
     proc = run(["dvc", "repro"], repo, mirror)
     return re.findall(r"Running stage '([^']+)'", proc.stdout)
+
+
+def commit_all(repo: Path) -> None:
+    """Commit the repository (dvc exp run needs a commit to start from)."""
+    identity = {"GIT_AUTHOR_NAME": "c2q tests", "GIT_AUTHOR_EMAIL": "tests@c2q.invalid",
+                "GIT_COMMITTER_NAME": "c2q tests", "GIT_COMMITTER_EMAIL": "tests@c2q.invalid"}
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True, capture_output=True)
+    subprocess.run(["git", "commit", "-qm", "test"], cwd=repo, check=True, capture_output=True, env={**os.environ, **identity})
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -35,6 +35,22 @@ def test_shipped_params_are_valid():
         ("data.classes", "some", ["data.classes", "'all' or a list"]),
         ("data.classes", [0, 10], ["data.classes", "out of range for mnist (0..9)"]),
         ("teacher.alexnet.width", -1, ["teacher.alexnet.width", "> 0"]),
+        ("colour", "red", ["colour", "unknown key", "allowed here"]),
+        ("students", ["fc-amplitude-q1"], ["students", "qubits 1", "2..10"]),
+        ("student.batch_size", 0, ["student.batch_size", ">= 1"]),
+        ("student.batch_size", 2.5, ["student.batch_size", "integer"]),
+        ("student.layers", True, ["student.layers", "integer"]),
+        ("teacher.lenet.lr", -0.1, ["teacher.lenet.lr", "> 0"]),
+        ("teacher.lenet", {"epochs": 1}, ["teacher.lenet.batch_size", "missing"]),
+        ("seeds", [0, -1], ["seeds", "-1", ">= 0"]),
+        ("seeds", [1, 1], ["seeds", "repeated"]),
+        ("data.max_samples", 5, ["data.max_samples", ">= 20"]),
+        ("data.val_fraction", 0, ["data.val_fraction", "(0, 1)"]),
+        ("data.split_seed", "zero", ["data.split_seed", "integer"]),
+        ("mlflow.experiment", "", ["mlflow.experiment", "non-empty string"]),
+        ("distill", None, ["distill", "must be a mapping"]),
+        ("distill.ensemble", ["vgg"], ["distill.ensemble", "vgg", "lenet"]),
+        ("distill.teachers", ["lenet", "ensemble", "lenet"], ["distill.teachers", "repeated"]),
     ],
 )
 def test_bad_values_are_reported_by_key(key, value, words):
@@ -88,3 +104,19 @@ def test_a_reduction_that_cannot_make_the_encoders_input_is_rejected():
     problems = validate(params)
     assert any("center_crop-amplitude-q8" in p and "16x16 grid" in p and "8x8" in p for p in problems)
     assert any("pca-amplitude-q7" in p and "128 components from 64 pixels" in p for p in problems)
+
+
+def test_cross_checks_still_run_beside_an_unrelated_bad_key():
+    params = _default()
+    params["teachers"] = ["lenet"]
+    params["distill"]["alpha"] = 2
+    problems = validate(params)
+    assert any(p.startswith("distill.alpha") for p in problems)
+    assert any("'alexnet' is not trained" in p for p in problems)
+
+
+def test_the_top_level_must_be_a_mapping(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("- just\n- a list\n")
+    with pytest.raises(ConfigError, match="params: must be a mapping"):
+        load_params(path)

@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from c2q.config import parse_student
 from c2q.distill import distillation_loss
-from c2q.student import QuantumStudent
+from c2q.student import Student
 
 
 def _hand_kd(student, teacher, labels, T, alpha):
@@ -40,12 +40,12 @@ def test_alpha_zero_is_exactly_cross_entropy():
 def test_distillation_term_reaches_the_quantum_parameters():
     """With alpha = 1 only the KL term is left: its gradient must reach the circuit."""
     torch.manual_seed(0)
-    model = QuantumStudent(784, 10, parse_student("fc-amplitude-q4"), layers=2)
+    model = Student(784, 10, parse_student("fc-amplitude-q4"), layers=2)
     x, y = torch.randn(16, 1, 28, 28), torch.randint(0, 10, (16,))
     teacher = torch.randn(16, 10) * 5
     loss = distillation_loss(model(x), teacher, y, temperature=3.0, alpha=1.0)
     loss.backward()
-    grad = model.quantum.theta.grad
+    grad = model.core.theta.grad
     assert grad is not None and grad.abs().sum() > 0
     assert model.reduce.weight.grad.abs().sum() > 0
 
@@ -55,3 +55,13 @@ def test_teacher_logits_get_no_gradient():
     s = torch.randn(4, 3, requires_grad=True)
     distillation_loss(s, t, torch.tensor([0, 1, 2, 0]), 3.0, 0.9).backward()
     assert t.grad is None and s.grad is not None
+
+
+def test_classical_control_replaces_only_the_circuit():
+    torch.manual_seed(0)
+    quantum = Student(784, 10, parse_student("fc-amplitude-q4"), layers=2)
+    control = Student(784, 10, parse_student("fc-amplitude-q4-classical"), layers=2)
+    assert quantum.parameter_counts() == {"quantum": 24, "classical": 784 * 16 + 16 + 4 * 10 + 10}
+    assert control.parameter_counts() == {"quantum": 0, "classical": 784 * 16 + 16 + 16 * 4 + 4 + 4 * 10 + 10}
+    out = control.core(torch.randn(5, 16) * 100)
+    assert out.shape == (5, 4) and out.abs().max() <= 1  # PauliZ's range

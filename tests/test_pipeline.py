@@ -8,7 +8,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from tests.pipeline_utils import make_repo, repro, set_params
+from tests.pipeline_utils import commit_all, make_repo, repro, run, set_params
 
 pytestmark = pytest.mark.pipeline
 
@@ -19,9 +19,10 @@ TINY = {
     "seeds": [0],
     "data": {"max_samples": 300},
     "teacher": {"lenet": {"epochs": 1, "batch_size": 64}},
-    "student": {"epochs": 1, "batch_size": 64},
+    "student": {"epochs": 1, "batch_size": 64, "lr": 0.01},
     "distill": {"teachers": ["lenet"], "ensemble": ["lenet"]},
 }
+TINY_LR = 0.01
 STAGES = [
     "download@mnist",
     "reduce@mnist",
@@ -60,12 +61,21 @@ def test_every_stage_runs_in_order_and_writes_its_outputs(pipeline):
     assert meta["sizes"] == {"train": 300, "val": 300, "test": 300}
 
 
+def _runs(repo):
+    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
+    return mlflow.search_runs(experiment_names=["c2q-distillation"], filter_string="tags.role != 'pipeline'")
+
+
 def test_mlflow_holds_one_run_per_stage_with_metrics(pipeline):
     repo, _, _ = pipeline
-    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
-    runs = mlflow.search_runs(experiment_names=["c2q-distillation"])
+    runs = _runs(repo)
     assert sorted(runs["tags.mlflow.runName"]) == sorted(STAGES)
     assert set(runs["status"]) == {"FINISHED"}
+    # One invocation: one shared group tag, and every stage run nested under one parent run.
+    assert runs["tags.pipeline_run"].nunique() == 1 and runs["tags.mlflow.parentRunId"].nunique() == 1
+    parent = mlflow.get_run(runs["tags.mlflow.parentRunId"].iloc[0])
+    assert parent.data.tags["role"] == "pipeline"
+    assert parent.data.tags["pipeline_run"] == runs["tags.pipeline_run"].iloc[0]
     by_name = runs.set_index("tags.mlflow.runName")
     for stage in [STAGES[2], STAGES[4], STAGES[5]]:
         assert 0 <= by_name.loc[stage, "metrics.test_error"] <= 1
@@ -77,9 +87,11 @@ def test_mlflow_holds_one_run_per_stage_with_metrics(pipeline):
 def test_error_table_has_the_expected_row(pipeline):
     repo, _, _ = pipeline
     table = pd.read_csv(repo / "metrics/error_table.csv")
-    assert table[["dataset", "student", "teacher"]].values.tolist() == [["mnist", "fc-amplitude-q4", "lenet"]]
+    assert table[["dataset", "student"]].values.tolist() == [["mnist", "fc-amplitude-q4"]]
     baseline = json.loads((repo / "metrics/students/baseline/mnist/fc-amplitude-q4-s0.json").read_text())
     assert table.loc[0, "baseline_error"] == pytest.approx(100 * baseline["test_error"], abs=1e-3)
+    distilled = json.loads((repo / "metrics/students/distilled/mnist/fc-amplitude-q4-lenet-s0.json").read_text())
+    assert table.loc[0, "lenet.distilled_error"] == pytest.approx(100 * distilled["test_error"], abs=1e-3)
 
 
 def test_nothing_reruns_then_a_student_param_reruns_only_students(pipeline):
@@ -87,3 +99,29 @@ def test_nothing_reruns_then_a_student_param_reruns_only_students(pipeline):
     assert repro(repo, mirror) == []
     set_params(repo, {"student": {"lr": 0.02}})
     assert repro(repo, mirror) == STAGES[4:]
+    assert len(_runs(repo)) == len(STAGES) + 3
+
+
+def test_stages_restored_from_the_run_cache_log_nothing_new(pipeline):
+    repo, mirror, _ = pipeline
+    before = len(_runs(repo))
+    set_params(repo, {"student": {"lr": TINY_LR}})  # back to the first run's value: DVC restores it
+    assert repro(repo, mirror) == []
+    assert len(_runs(repo)) == before
+    table = pd.read_csv(repo / "metrics/error_table.csv")
+    assert table[["dataset", "student"]].values.tolist() == [["mnist", "fc-amplitude-q4"]]
+
+
+def test_runs_of_dvc_exp_run_temp_land_in_the_same_store(pipeline):
+    repo, mirror, _ = pipeline
+    before = len(_runs(repo))
+    commit_all(repo)
+    out = run(["dvc", "exp", "run", "--temp", "-n", "alpha-half", "-S", "distill.alpha=0.5"], repo, mirror).stdout
+    assert "train_distilled@mnist-fc-amplitude-q4-lenet-0" in out
+    runs = _runs(repo)
+    new = runs[runs["tags.dvc_exp"] == "alpha-half"]
+    assert len(runs) > before and sorted(new["tags.mlflow.runName"]) == [
+        "aggregate", "train_distilled@mnist-fc-amplitude-q4-lenet-0"]
+    assert set(new["params.distill.alpha"].dropna()) == {"0.5"}
+    parent = mlflow.get_run(new["tags.mlflow.parentRunId"].iloc[0])
+    assert parent.info.run_name == "alpha-half"

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
+import mlflow
 import pandas as pd
 import pytest
 import torch
 
-from c2q.data import load_splits
+from c2q.splits import load_splits
 from c2q.io import load_tensors
 from c2q.teachers import build_teacher
 from c2q.train import predict
-from tests.pipeline_utils import make_repo, repro, set_params
+from tests.pipeline_utils import env, make_repo, repro, run, set_params
 
 pytestmark = pytest.mark.pipeline
 
@@ -84,11 +87,56 @@ def test_baseline_and_distilled_of_one_seed_start_from_the_same_weights(digits):
         assert digests[0] != digests[1]
 
 
-def test_error_table_has_one_row_per_student_and_teacher(digits):
+def test_error_table_has_one_row_per_student(digits):
     repo, _ = digits
     table = pd.read_csv(repo / "metrics/error_table.csv")
-    assert sorted(table["student"]) == sorted(STUDENTS)
-    assert set(table["teacher"]) == {"ensemble"} and set(table["seeds"]) == {2}
+    assert sorted(table["student"]) == sorted(STUDENTS) and set(table["seeds"]) == {2}
+    assert table["ensemble.distilled_error"].notna().all()
+    for name in ("errors_by_method.png", "gains.png"):
+        assert (repo / "metrics/plots" / name).read_bytes()[:4] == b"\x89PNG"
+    assert (repo / "metrics/confusion/distilled/digits/fc-angle-q3-ensemble-s1.png").is_file()
+
+
+def test_mlflow_tags_line_up_baselines_and_distilled_students(digits):
+    repo, _ = digits
+    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
+    for role, teacher in (("baseline", "none"), ("distilled", "ensemble")):
+        runs = mlflow.search_runs(
+            experiment_names=["c2q-distillation"],
+            filter_string=f"tags.role = '{role}' and tags.dataset = 'digits' and tags.teacher = '{teacher}'",
+        )
+        assert sorted(runs["tags.dvc_stage"]) == sorted(_students(f"train_{role}", [0, 1], None if role == "baseline" else teacher))
+        assert runs["metrics.test_error"].between(0, 1).all() and runs["metrics.val_accuracy"].notna().all()
+        assert set(runs["tags.reduction"]) == {"fc", "pca"} and set(runs["tags.encoding"]) == {"angle", "amplitude"}
+        assert set(runs["tags.seed"]) == {"0", "1"} and set(runs["tags.qubits"]) == {"3"}
+
+
+def test_dvc_metrics_show_prints_the_headline_numbers(digits):
+    repo, _ = digits
+    out = run(["dvc", "metrics", "show", "--json"], repo).stdout
+    headline = json.loads(out)[""]["data"]["metrics/summary.json"]["data"]["digits"]
+    assert set(headline) == set(STUDENTS)
+    assert set(headline["fc-angle-q3"]) == {"baseline_error", "best_distilled_error", "gain"}
+
+
+def test_two_stages_logging_at_once_into_a_new_sqlite_store_both_land(digits):
+    """Two stage processes start together on a store that does not exist yet (as with
+    `dvc exp run --queue` and two workers): no 'database is locked', no broken migration."""
+    repo, _ = digits
+    for f in repo.glob("mlflow.db*"):
+        f.unlink()
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "stages.train_student", "baseline", "digits", "fc-angle-q3", str(seed)],
+                         cwd=repo, env=env(None), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for seed in (0, 1)
+    ]
+    for p in procs:
+        out, _ = p.communicate(timeout=600)
+        assert p.returncode == 0, out
+    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["c2q-distillation"], filter_string="tags.role = 'baseline'")
+    assert sorted(runs["tags.dvc_stage"]) == _students("train_baseline", [0, 1])[:2]
+    assert set(runs["status"]) == {"FINISHED"} and runs["metrics.test_error"].notna().all()
 
 
 def test_adding_a_seed_runs_only_the_new_seeds_students_and_aggregate(digits):

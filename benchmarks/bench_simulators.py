@@ -1,0 +1,260 @@
+"""Training throughput of the student's circuit with each simulator, side by side in one run.
+
+Circuit: amplitude encoding, 2 repetitions of RX RY RZ on every qubit plus a
+CNOT ring, <Z> on every qubit. One step = forward + backward + Adam step on
+the circuit's parameters, for a batch of encoded states. Also: the full
+student step (with the 784 -> 2^Q layer) and teacher training steps, in images
+per second, with their FLOP counts against a measured matrix-product peak.
+
+    python -m benchmarks.bench_simulators            # the table in the README
+    python -m benchmarks.bench_simulators --smoke    # seconds; what the test suite runs
+
+PennyLane's default.qubit is measured when installed (pip install -e '.[bench]').
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from c2q.circuits import cnot_ring_permutation, run_fused, run_torchquantum, z_signs
+from c2q.config import parse_student
+from c2q.student import Student
+from c2q.teachers import build_teacher
+
+LAYERS = 2
+
+
+def throughput(step: Callable[[], None], batch: int, seconds: float, warmup: int = 2) -> float:
+    """Samples per second of `step` (which processes `batch` samples), timed for about `seconds`."""
+    for _ in range(warmup):
+        step()
+    n, start = 0, time.perf_counter()
+    while True:
+        step()
+        n += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds and n >= 2:
+            return n * batch / elapsed
+
+
+def matmul_peak(seconds: float) -> float:
+    """Measured single-precision matrix-product rate in GFLOP/s."""
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    rate = throughput(lambda: torch.mm(a, b), 1, seconds)
+    return rate * 2 * 2048**3 / 1e9
+
+
+def training_step(parameters, loss: Callable[[], torch.Tensor], lr: float = 0.01) -> Callable[[], None]:
+    """One forward + backward + Adam step, as a closure."""
+    opt = torch.optim.Adam(parameters, lr=lr)
+
+    def step():
+        value = loss()
+        opt.zero_grad(set_to_none=True)
+        value.backward()
+        opt.step()
+
+    return step
+
+
+# ---- circuit simulators: each returns a step closure ----
+
+def _circuit_step(expectations: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], qubits: int, batch: int):
+    torch.manual_seed(0)
+    states = F.normalize(torch.randn(batch, 2**qubits), dim=1)
+    target = torch.rand(batch, qubits) * 2 - 1
+    theta = torch.nn.Parameter(torch.rand(LAYERS, qubits, 3) * 2 * math.pi)
+    return training_step([theta], lambda: F.mse_loss(expectations(states, theta), target))
+
+
+def fused(qubits: int, batch: int):
+    perm, signs = cnot_ring_permutation(qubits), z_signs(qubits)
+    return _circuit_step(lambda s, t: run_fused(s, t, perm, signs), qubits, batch)
+
+
+def torchquantum_gates(qubits: int, batch: int):
+    return _circuit_step(run_torchquantum, qubits, batch)
+
+
+def torchquantum_static(qubits: int, batch: int, wires_per_block: int):
+    """torchquantum's static mode: gates fused into blocks of `wires_per_block` wires."""
+    import torchquantum as tq
+
+    class Circuit(tq.QuantumModule):
+        def __init__(self):
+            super().__init__()
+            self.n_wires = qubits
+            self.rotations = tq.QuantumModuleList()
+            for _ in range(LAYERS):
+                for _ in range(qubits):
+                    for gate in (tq.RX, tq.RY, tq.RZ):
+                        self.rotations.append(gate(has_params=True, trainable=True))
+            self.measure = tq.MeasureAll(tq.PauliZ)
+
+        def forward(self, qdev):
+            k = 0
+            for _ in range(LAYERS):
+                for wire in range(qubits):
+                    for _ in range(3):
+                        self.rotations[k](qdev, wires=wire)
+                        k += 1
+                for wire in range(qubits):
+                    tq.functional.cnot(qdev, wires=[wire, (wire + 1) % qubits], static=self.static_mode,
+                                       parent_graph=self.graph)
+            return self.measure(qdev)
+
+    torch.manual_seed(0)
+    model = Circuit()
+    model.static_on(wires_per_block=wires_per_block)
+    states = F.normalize(torch.randn(batch, 2**qubits), dim=1).to(torch.complex64)
+    target = torch.rand(batch, qubits) * 2 - 1
+
+    def loss():
+        qdev = tq.QuantumDevice(n_wires=qubits, bsz=batch)
+        qdev.set_states(states)
+        return F.mse_loss(model(qdev), target)
+
+    return training_step(model.parameters(), loss)
+
+
+def pennylane_default_qubit(qubits: int, batch: int):
+    import pennylane as qml
+
+    dev = qml.device("default.qubit", wires=qubits)
+
+    @qml.qnode(dev, interface="torch", diff_method="backprop")
+    def circuit(states, theta):
+        qml.AmplitudeEmbedding(states, wires=range(qubits), normalize=False)
+        for layer in range(LAYERS):
+            for w in range(qubits):
+                qml.RX(theta[layer, w, 0], wires=w)
+                qml.RY(theta[layer, w, 1], wires=w)
+                qml.RZ(theta[layer, w, 2], wires=w)
+            for w in range(qubits):
+                qml.CNOT(wires=[w, (w + 1) % qubits])
+        return [qml.expval(qml.PauliZ(w)) for w in range(qubits)]
+
+    return _circuit_step(lambda s, t: torch.stack(circuit(s, t), dim=1).float(), qubits, batch)
+
+
+def circuit_flops(qubits: int) -> float:
+    """FLOPs per sample of forward + backward of the batch product with U (real input, complex U)."""
+    dim = 2**qubits
+    return 3 * 2 * dim * 2 * dim  # x (dim) @ [Ur | Ui] (dim x 2 dim), times 3 for forward + two backward products
+
+
+# ---- full student and teacher steps ----
+
+def student_step(qubits: int, batch: int):
+    torch.manual_seed(0)
+    model = Student(784, 10, parse_student(f"fc-amplitude-q{qubits}"), LAYERS)
+    x, y = torch.randn(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+    flops = 3 * 2 * (784 * 2**qubits + qubits * 10) + circuit_flops(qubits)
+    return training_step(model.parameters(), lambda: F.cross_entropy(model(x), y)), flops
+
+
+def conv_linear_flops(model: torch.nn.Module, shape: tuple[int, ...]) -> float:
+    """Forward multiply-add FLOPs of the convolutions and linear layers, per image."""
+    total = 0
+
+    def hook(module, inputs, output):
+        nonlocal total
+        if isinstance(module, torch.nn.Conv2d):
+            total += 2 * output.numel() * module.in_channels * math.prod(module.kernel_size) // module.groups
+        elif isinstance(module, torch.nn.Linear):
+            total += 2 * output.numel() * module.in_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    with torch.no_grad():
+        model(torch.zeros(1, *shape))
+    for h in handles:
+        h.remove()
+    return total
+
+
+def teacher_step(name: str, batch: int, channels_last: bool, **options):
+    torch.manual_seed(0)
+    model = build_teacher(name, (1, 28, 28), 10, **options)
+    flops = 3 * conv_linear_flops(model, (1, 28, 28))
+    x, y = torch.randn(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    return training_step(model.parameters(), lambda: F.cross_entropy(model(x), y), lr=0.001), flops
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes and timings, to check that it runs")
+    ap.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    seconds = 0.05 if args.smoke else args.seconds
+    sizes = [(2, 16)] if args.smoke else [(4, 256), (4, 4096), (8, 256), (8, 4096)]
+
+    peak = matmul_peak(seconds)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"measured float32 matrix-product peak: {peak:.0f} GFLOP/s\n")
+
+    sims: list[tuple[str, Callable]] = [("c2q fused (ours)", fused), ("torchquantum, gate by gate", torchquantum_gates)]
+    for k in ([2] if args.smoke else [2, 3, 4]):
+        sims.append((f"torchquantum static, wires_per_block={k}",
+                     lambda q, b, k=k: torchquantum_static(q, b, min(k, q))))
+    try:
+        import pennylane  # noqa: F401
+
+        sims.append(("PennyLane default.qubit, backprop", pennylane_default_qubit))
+    except ImportError:
+        print("(PennyLane not installed: pip install -e '.[bench]' to include default.qubit)\n")
+
+    header = "| simulator | " + " | ".join(f"{q}q, batch {b}" for q, b in sizes) + " |"
+    print("Circuit training throughput, samples/s (x: ratio to torchquantum gate by gate)\n")
+    print(header)
+    print("|---|" + "---:|" * len(sizes))
+    rates: dict[str, list[float]] = {}
+    for name, make in sims:
+        row = []
+        for q, b in sizes:
+            try:
+                row.append(throughput(make(q, b), b, seconds))
+            except Exception as e:  # a simulator that cannot run this size is reported, not fatal
+                print(f"  ({name} failed at {q}q batch {b}: {type(e).__name__}: {e})")
+                row.append(math.nan)
+        rates[name] = row
+    reference = rates["torchquantum, gate by gate"]
+    for name, row in rates.items():
+        cells = [f"{r:,.0f} ({r / ref:.1f}x)" if r == r else "failed" for r, ref in zip(row, reference)]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    fused_rates = rates["c2q fused (ours)"]
+    print("\nFused circuit, achieved GFLOP/s of the batch product with U: " + ", ".join(
+        f"{q}q b{b}: {r * circuit_flops(q) / 1e9:.0f}" for (q, b), r in zip(sizes, fused_rates)))
+
+    print("\nFull student training step (784 -> 2^Q linear, fused circuit, head), images/s\n")
+    print("| qubits | batch | images/s | GFLOP/image | GFLOP/s | share of peak |\n|---:|---:|---:|---:|---:|---:|")
+    for q, b in sizes:
+        step, flops = student_step(q, b)
+        r = throughput(step, b, seconds)
+        print(f"| {q} | {b} | {r:,.0f} | {flops / 1e9:.5f} | {r * flops / 1e9:.0f} | {r * flops / 1e9 / peak:.0%} |")
+
+    print("\nTeacher training step, images/s\n")
+    print("| teacher | batch | layout | images/s | GFLOP/image | GFLOP/s | share of peak |\n|---|---:|---|---:|---:|---:|---:|")
+    teachers = [("lenet", {}), ("alexnet", {"width": 0.25})] + ([] if args.smoke else [("alexnet", {"width": 1.0})])
+    for name, options in teachers:
+        for b in ([8] if args.smoke else [128, 256]):
+            for cl in (False, True):
+                step, flops = teacher_step(name, b, cl, **options)
+                r = throughput(step, b, seconds)
+                label = name + (f" (width {options['width']})" if options else "")
+                layout = "channels_last" if cl else "contiguous"
+                print(f"| {label} | {b} | {layout} | {r:,.0f} | {flops / 1e9:.4f} | {r * flops / 1e9:.0f} | {r * flops / 1e9 / peak:.0%} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Interruptions, determinism and a real MLflow tracking server, end to end with `dvc repro`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.pipeline_utils import env, free_port, make_repo, repro, run
+
+pytestmark = pytest.mark.pipeline
+
+STAGE = "train_baseline@digits-fc-amplitude-q3-0"
+OUTPUTS = ["models/students/baseline/digits/fc-amplitude-q3-s0.pt",
+           "metrics/students/baseline/digits/fc-amplitude-q3-s0.json"]
+PARAMS = {
+    "datasets": ["digits"], "teachers": ["lenet"], "students": ["fc-amplitude-q3"], "seeds": [0],
+    "teacher": {"lenet": {"epochs": 1, "batch_size": 64}},
+    "student": {"epochs": 60, "batch_size": 32},
+    "distill": {"teachers": ["lenet"], "ensemble": ["lenet"]},
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real `mlflow server` on 127.0.0.1, on a free port, for this module."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{root / 'server.db'}", "--artifacts-destination", str(root / "artifacts"),
+         "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{uri}/health", timeout=2)
+            break
+        except OSError:
+            if time.time() > deadline or proc.poll() is not None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                pytest.fail("mlflow server did not start")
+            time.sleep(0.5)
+    yield uri
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory, server):
+    return make_repo(tmp_path_factory.mktemp("robust") / "repo", PARAMS)
+
+
+def _repro_env(server):
+    return {**env(None), "MLFLOW_TRACKING_URI": server}
+
+
+def _kill_stage_once_checkpointed(repo: Path, server: str, how: str) -> None:
+    """Start `dvc repro`, and interrupt it as soon as the student has saved a checkpoint."""
+    checkpoint = repo / ".checkpoints" / f"{STAGE.replace('@', '-')}.pt"
+    proc = subprocess.Popen(["dvc", "repro", STAGE], cwd=repo, env=_repro_env(server), start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 300
+    while not checkpoint.exists():
+        assert proc.poll() is None, f"dvc repro ended before the stage checkpointed:\n{proc.stdout.read()}"
+        assert time.time() < deadline, "no checkpoint appeared"
+        time.sleep(0.02)
+    if how == "SIGKILL":  # the stage process dies at once, as on an out-of-memory kill
+        stage = subprocess.run(["pgrep", "-f", "stages.train_student baseline digits"], capture_output=True, text=True)
+        for pid in stage.stdout.split():
+            os.kill(int(pid), signal.SIGKILL)
+    else:  # Ctrl-C in the terminal: the whole process group gets SIGINT
+        os.killpg(proc.pid, signal.SIGINT)
+    proc.communicate(timeout=120)
+    assert proc.returncode != 0
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
+def test_an_interrupted_stage_resumes_and_matches_an_uninterrupted_run(repo, server, how):
+    _kill_stage_once_checkpointed(repo, server, how)
+    # Nothing half-written is taken as finished: the stage is still due and its metrics are absent.
+    assert not (repo / OUTPUTS[1]).exists()
+    assert STAGE in run(["dvc", "status", STAGE], repo).stdout
+    assert list((repo / ".checkpoints").glob("*.pt"))
+
+    subprocess.run(["dvc", "repro", STAGE], cwd=repo, env=_repro_env(server), check=True, capture_output=True)
+    assert not list((repo / ".checkpoints").glob("*.pt"))  # resumed, finished, cleaned up
+    resumed = {p: (repo / p).read_bytes() for p in OUTPUTS}
+
+    # Deterministic: a forced, uninterrupted run of the same stage writes bit-identical files.
+    subprocess.run(["dvc", "repro", "-f", "-s", STAGE], cwd=repo, env=_repro_env(server), check=True,
+                   capture_output=True)
+    assert {p: (repo / p).read_bytes() for p in OUTPUTS} == resumed
+
+
+def test_every_stage_logs_to_a_real_tracking_server(repo, server):
+    ran = subprocess.run(["dvc", "repro"], cwd=repo, env=_repro_env(server), capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    client = MlflowClient(tracking_uri=server)
+    experiment = client.get_experiment_by_name("c2q-distillation")
+    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id], "tags.role != 'pipeline'")}
+    for stage in ["download@digits", "reduce@digits", "train_teacher@digits-lenet", "cache_logits@digits",
+                  STAGE, "train_distilled@digits-fc-amplitude-q3-lenet-0", "aggregate"]:
+        assert stage in runs and runs[stage].info.status == "FINISHED", stage
+    distilled = runs["train_distilled@digits-fc-amplitude-q3-lenet-0"]
+    assert 0 <= distilled.data.metrics["test_error"] <= 1
+    def files(run, folder):
+        return {Path(a.path).name for a in client.list_artifacts(run.info.run_id, folder)}
+
+    assert {"fc-amplitude-q3-lenet-s0.json", "fc-amplitude-q3-lenet-s0.png"} <= files(
+        distilled, "metrics/confusion/distilled/digits")
+    assert "fc-amplitude-q3-lenet-s0.json" in files(distilled, "metrics/curves/students/distilled/digits")
+    assert "error_table.csv" in files(runs["aggregate"], "metrics")
+    assert "errors_by_method.png" in files(runs["aggregate"], "metrics/plots")
+    assert not (repo / "mlflow.db").exists()  # nothing went to the local store
