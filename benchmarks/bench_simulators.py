@@ -83,44 +83,39 @@ def torchquantum_gates(qubits: int, batch: int):
 
 
 def torchquantum_static(qubits: int, batch: int, wires_per_block: int):
-    """torchquantum's static mode: gates fused into blocks of `wires_per_block` wires."""
+    """torchquantum's static mode: the gates are fused into unitaries of `wires_per_block` wires."""
     import torchquantum as tq
 
-    class Circuit(tq.QuantumModule):
+    class Gates(tq.QuantumModule):
         def __init__(self):
             super().__init__()
-            self.n_wires = qubits
-            self.rotations = tq.QuantumModuleList()
+            self.ops = tq.QuantumModuleList()
             for _ in range(LAYERS):
-                for _ in range(qubits):
+                for wire in range(qubits):
                     for gate in (tq.RX, tq.RY, tq.RZ):
-                        self.rotations.append(gate(has_params=True, trainable=True))
-            self.measure = tq.MeasureAll(tq.PauliZ)
+                        self.ops.append(gate(has_params=True, trainable=True, wires=[wire]))
+                for wire in range(qubits):
+                    self.ops.append(tq.CNOT(wires=[wire, (wire + 1) % qubits]))
 
+        @tq.static_support
         def forward(self, qdev):
-            k = 0
-            for _ in range(LAYERS):
-                for wire in range(qubits):
-                    for _ in range(3):
-                        self.rotations[k](qdev, wires=wire)
-                        k += 1
-                for wire in range(qubits):
-                    tq.functional.cnot(qdev, wires=[wire, (wire + 1) % qubits], static=self.static_mode,
-                                       parent_graph=self.graph)
-            return self.measure(qdev)
+            self.q_device = qdev
+            for op in self.ops:
+                op(qdev)
 
     torch.manual_seed(0)
-    model = Circuit()
-    model.static_on(wires_per_block=wires_per_block)
+    gates, measure = Gates(), tq.MeasureAll(tq.PauliZ)
+    gates.static_on(wires_per_block=wires_per_block)
     states = F.normalize(torch.randn(batch, 2**qubits), dim=1).to(torch.complex64)
     target = torch.rand(batch, qubits) * 2 - 1
 
     def loss():
         qdev = tq.QuantumDevice(n_wires=qubits, bsz=batch)
         qdev.set_states(states)
-        return F.mse_loss(model(qdev), target)
+        gates(qdev)
+        return F.mse_loss(measure(qdev), target)
 
-    return training_step(model.parameters(), loss)
+    return training_step(gates.parameters(), loss)
 
 
 def pennylane_default_qubit(qubits: int, batch: int):

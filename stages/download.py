@@ -18,7 +18,7 @@ def main(argv: list[str]) -> None:
     params = load_params()
     mirror = data.mirror_from_env()
     name = stage_name("download", args.dataset)
-    with stage_run(name, params["mlflow"]["experiment"], {}, {"dataset": args.dataset}) as tracker:
+    with stage_run(name, params["mlflow"]["experiment"], {}, {"dataset": args.dataset, "role": "data"}) as tracker:
         out = paths.raw_dir(args.dataset)
         with atomic_path(out) as tmp:
             source = data.fetch(args.dataset, tmp, mirror)

@@ -20,6 +20,7 @@ from c2q.splits import SPLITS, normalise
 from c2q.tracking import stage_run
 from stages import run, stage_name
 
+
 def student_features(splits: dict[str, torch.Tensor], student: str, seed: int) -> dict[str, torch.Tensor]:
     """The file content one student variant trains on."""
     variant = parse_student(student)
@@ -40,7 +41,7 @@ def main(argv: list[str]) -> None:
     cfg = params["data"]
     name = stage_name("reduce", args.dataset)
     logged = {"data": cfg, "students": params["students"]}
-    with stage_run(name, params["mlflow"]["experiment"], logged, {"dataset": args.dataset}) as tracker:
+    with stage_run(name, params["mlflow"]["experiment"], logged, {"dataset": args.dataset, "role": "data"}) as tracker:
         spec = data.DATASETS[args.dataset]
         classes = None if cfg["classes"] == "all" else cfg["classes"]
         raw = data.load_raw(args.dataset, paths.raw_dir(args.dataset))

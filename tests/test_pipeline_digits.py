@@ -123,17 +123,17 @@ def test_two_stages_logging_at_once_into_a_new_sqlite_store_both_land(digits):
     """Two stage processes start together on a store that does not exist yet (as with
     `dvc exp run --queue` and two workers): no 'database is locked', no broken migration."""
     repo, _ = digits
-    for f in repo.glob("mlflow.db*"):
-        f.unlink()
+    uri = f"sqlite:///{repo / 'concurrent.db'}"
     procs = [
         subprocess.Popen([sys.executable, "-m", "stages.train_student", "baseline", "digits", "fc-angle-q3", str(seed)],
-                         cwd=repo, env=env(None), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                         cwd=repo, env={**env(None), "MLFLOW_TRACKING_URI": uri},
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for seed in (0, 1)
     ]
     for p in procs:
         out, _ = p.communicate(timeout=600)
         assert p.returncode == 0, out
-    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
+    mlflow.set_tracking_uri(uri)
     runs = mlflow.search_runs(experiment_names=["c2q-distillation"], filter_string="tags.role = 'baseline'")
     assert sorted(runs["tags.dvc_stage"]) == _students("train_baseline", [0, 1])[:2]
     assert set(runs["status"]) == {"FINISHED"} and runs["metrics.test_error"].notna().all()
