@@ -71,19 +71,18 @@ def encode(encoding: str, features: torch.Tensor) -> torch.Tensor:
 # ---- fused simulator ----
 
 def rotation_matrices(theta: torch.Tensor) -> torch.Tensor:
-    """RZ(c) RY(b) RX(a) for every (layer, qubit): theta (L, Q, 3) -> complex (L, Q, 2, 2)."""
-    a, b, c = (theta[..., i] / 2 for i in range(3))
-    ca, sa, cb, sb = a.cos(), a.sin(), b.cos(), b.sin()
-    # RY(b) RX(a) = [[cb ca + i sb sa, -sb ca - i cb sa], [sb ca - i cb sa, cb ca - i sb sa]]
-    m00 = torch.complex(cb * ca, sb * sa)
-    m01 = torch.complex(-sb * ca, -cb * sa)
-    m10 = torch.complex(sb * ca, -cb * sa)
-    m11 = torch.complex(cb * ca, -sb * sa)
-    e_minus = torch.polar(torch.ones_like(c), -c)  # RZ(c) = diag(e^{-ic/2}, e^{ic/2})
-    e_plus = e_minus.conj()
-    return torch.stack(
-        [torch.stack([e_minus * m00, e_minus * m01], -1), torch.stack([e_plus * m10, e_plus * m11], -1)], -2
-    )
+    """RZ(c) RY(b) RX(a) for every (layer, qubit): theta (L, Q, 3) -> complex (L, Q, 2, 2).
+
+    The product is in SU(2), [[alpha, -conj(beta)], [beta, conj(alpha)]], so four
+    real numbers per gate suffice; few tensor ops keep the backward pass cheap.
+    """
+    cos, sin = (theta / 2).cos(), (theta / 2).sin()
+    ca, cb, cc = cos.unbind(-1)
+    sa, sb, sc = sin.unbind(-1)
+    p, q, r, t = cb * ca, sb * sa, sb * ca, cb * sa
+    alpha = torch.complex(cc * p + sc * q, cc * q - sc * p)  # e^{-ic/2} (cb ca + i sb sa)
+    beta = torch.complex(cc * r + sc * t, sc * r - cc * t)  # e^{+ic/2} (sb ca - i cb sa)
+    return torch.stack([alpha, -beta.conj(), beta, alpha.conj()], -1).unflatten(-1, (2, 2))
 
 
 def cnot_ring_permutation(qubits: int) -> torch.Tensor:
@@ -106,46 +105,86 @@ def z_signs(qubits: int) -> torch.Tensor:
 
 
 def _kron(gates: torch.Tensor) -> torch.Tensor:
-    """Kronecker product of (k, 2, 2) gates -> (2^k, 2^k), the first gate on the most significant bit."""
-    out = gates[0]
-    for g in gates[1:]:
-        out = (out[:, None, :, None] * g[None, :, None, :]).reshape(out.shape[0] * 2, out.shape[1] * 2)
+    """Kronecker products of (N, k, 2, 2) gates -> (N, 2^k, 2^k), the first gate on the most significant bit."""
+    out = gates[:, 0]
+    for w in range(1, gates.shape[1]):
+        g = gates[:, w]
+        out = (out[:, :, None, :, None] * g[:, None, :, None, :]).flatten(3, 4).flatten(1, 2)
     return out
 
 
-def circuit_unitary(theta: torch.Tensor, permutation: torch.Tensor) -> torch.Tensor:
-    """U(theta) as a (2^Q, 2^Q) complex matrix: the circuit applied to all basis states as one batch.
-
-    Column k is the circuit applied to basis state k. A layer's single-qubit
-    rotations act on two halves of the wires: the high wires' gates combine
-    into one 2^h x 2^h matrix and the low wires' into one 2^l x 2^l (h + l = Q,
-    at most 32 x 32 for 10 qubits), so a layer is two matrix products over all
-    columns instead of Q passes, and no 2^Q x 2^Q Kronecker product is formed.
-    The CNOT ring is a fixed permutation of rows.
-    """
+def _unitary_before_last_ring(theta: torch.Tensor, permutation: torch.Tensor) -> torch.Tensor:
+    """The circuit's unitary without its final CNOT ring (a row permutation the caller applies or folds)."""
     layers, qubits, _ = theta.shape
     dim, high = 2**qubits, (qubits + 1) // 2
     n_high, n_low = 2**high, 2 ** (qubits - high)
     gates = rotation_matrices(theta)
-    u = torch.eye(dim, dtype=gates.dtype, device=theta.device)
-    for layer in range(layers):
-        u = (_kron(gates[layer, :high]) @ u.reshape(n_high, n_low * dim)).reshape(n_high, n_low, dim)
-        if n_low > 1:
-            u = _kron(gates[layer, high:]) @ u  # the same 2^l x 2^l matrix on every high-wire block
-        u = u.reshape(dim, dim)[permutation]
+    high_gates, low_gates = _kron(gates[:, :high]), _kron(gates[:, high:])  # (L, 2^h, 2^h), (L, 2^l, 2^l)
+    # Layer 0 acts on the identity: its unitary is high (x) low, D^2 products, the size of U itself.
+    u = (high_gates[0][:, None, :, None] * low_gates[0][None, :, None, :]).reshape(dim, dim)
+    for layer in range(1, layers):
+        u = u[permutation]
+        u = (high_gates[layer] @ u.reshape(n_high, n_low * dim)).reshape(n_high, n_low, dim)
+        u = (low_gates[layer] @ u).reshape(dim, dim)  # the same 2^l x 2^l matrix on every high-wire block
     return u
 
 
+def circuit_unitary(theta: torch.Tensor, permutation: torch.Tensor) -> torch.Tensor:
+    """U(theta) as a (2^Q, 2^Q) complex matrix; column k is the circuit applied to basis state k.
+
+    A layer's single-qubit rotations act on two halves of the wires: the high
+    wires' gates combine into one 2^h x 2^h matrix and the low wires' into one
+    2^l x 2^l (h + l = Q, at most 32 x 32 for 10 qubits), so a layer is two
+    small matrix products over all columns; no 2^Q x 2^Q matrix is ever
+    multiplied by U. The CNOT ring is a fixed permutation of rows.
+    """
+    return _unitary_before_last_ring(theta, permutation)[permutation]
+
+
+class _ZExpectations(torch.autograd.Function):
+    """<Z> per qubit = ((x @ w) ** 2) @ signs, with a hand-written backward.
+
+    x holds the states' real (and imaginary) parts side by side, w the matching
+    real form of U^T, signs the +-1 readout over the same columns. Besides the
+    matrix products, the backward pass makes one elementwise pass over the
+    (B, 2D) outputs; autograd would also keep the squares and make three.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
+        out = x @ w
+        ctx.save_for_backward(x, w, out, signs)
+        return (out * out) @ signs
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, w, out, signs = ctx.saved_tensors
+        grad_out = (2 * grad) @ signs.T
+        grad_out.mul_(out)
+        grad_x = grad_out @ w.T if ctx.needs_input_grad[0] else None
+        grad_w = x.T @ grad_out if ctx.needs_input_grad[1] else None
+        return grad_x, grad_w, None
+
+
 def run_fused(states: torch.Tensor, theta: torch.Tensor, permutation: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
-    """<Z> per qubit for a batch of states (B, 2^Q), via real matrix products with U's parts."""
-    u = circuit_unitary(theta, permutation)
-    ur, ui = u.real.T, u.imag.T  # states are rows: out = states @ U^T
+    """<Z> per qubit for a batch of states (B, 2^Q), via one real matrix product with U's parts.
+
+    The last CNOT ring only permutes amplitudes before |.|^2, so it is folded
+    into the readout signs instead of applied to U.
+    """
+    u = _unitary_before_last_ring(theta, permutation)
+    folded = torch.empty_like(signs)
+    folded[permutation] = signs  # sum_j |(P y)_j|^2 s_j = sum_k |y_k|^2 s_{P^-1 k}
+    dim = u.shape[0]
+    # states are rows, out = states @ U^T: w = [Re U^T | Im U^T], one real (D, 2D) matrix
+    w = torch.view_as_real(u).permute(1, 2, 0).reshape(dim, 2 * dim)
     if states.is_complex():
-        xr, xi = states.real, states.imag
-        re, im = xr @ ur - xi @ ui, xr @ ui + xi @ ur
+        x = torch.cat([states.real, states.imag], dim=1)
+        w_imag = torch.view_as_real(1j * u).permute(1, 2, 0).reshape(dim, 2 * dim)  # [-Im U^T | Re U^T]
+        w = torch.cat([w, w_imag], dim=0)
     else:
-        re, im = states @ ur, states @ ui
-    return (re * re + im * im) @ signs
+        x = states
+    return _ZExpectations.apply(x, w, torch.cat([folded, folded], dim=0))
 
 
 # ---- torchquantum reference ----

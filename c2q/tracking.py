@@ -9,6 +9,7 @@ MLFLOW_TRACKING_URI overrides it.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
 from contextlib import contextmanager, nullcontext
@@ -98,6 +99,33 @@ def _parent_run(mlflow_module, experiment_id: str, group: str) -> str:
     return parent.info.run_id
 
 
+def _close_killed_runs(client, experiment_id: str, stage: str) -> list[str]:
+    """Mark this stage's earlier runs KILLED whose process died without ending them (SIGKILL, OOM).
+
+    Only runs started on this host by a process that no longer exists are
+    touched; a run of the same stage still going elsewhere is left alone.
+    """
+    import psutil
+
+    host, closed = socket.gethostname(), []
+    running = client.search_runs(
+        [experiment_id], f"tags.dvc_stage = '{stage}' and attributes.status = 'RUNNING'", max_results=100
+    )
+    for run in running:
+        tags = run.data.tags
+        if tags.get("host") != host or not tags.get("pid", "").isdigit():
+            continue
+        pid = int(tags["pid"])
+        try:
+            alive = psutil.Process(pid).create_time() <= run.info.start_time / 1000 + 1
+        except psutil.Error:
+            alive = False
+        if not alive:
+            client.set_terminated(run.info.run_id, status="KILLED")
+            closed.append(run.info.run_id)
+    return closed
+
+
 class StageRun:
     """Thin handle over the active MLflow run, with the stage's own vocabulary."""
 
@@ -143,6 +171,7 @@ def stage_run(stage: str, experiment: str, params: dict[str, Any], tags: dict[st
                 mlflow.create_experiment(experiment, artifact_location=location)
             experiment_id = mlflow.set_experiment(experiment).experiment_id
             parent = _parent_run(mlflow, experiment_id, group)
+            _close_killed_runs(mlflow.MlflowClient(), experiment_id, stage)
     except Exception as e:  # connection refused, bad URI, unwritable store, ...
         raise TrackingError(
             f"cannot use the MLflow tracking store {uri}: {type(e).__name__}: {str(e).splitlines()[0][:300]}\n"
@@ -151,7 +180,7 @@ def stage_run(stage: str, experiment: str, params: dict[str, Any], tags: dict[st
         ) from None
     all_tags = {
         "stage": stage.split("@")[0], "dvc_stage": stage, "git_commit": git_commit(), "pipeline_run": group,
-        "mlflow.parentRunId": parent, **tags,
+        "mlflow.parentRunId": parent, "host": socket.gethostname(), "pid": os.getpid(), **tags,
     }
     if os.environ.get("DVC_EXP_NAME"):
         all_tags["dvc_exp"] = os.environ["DVC_EXP_NAME"]

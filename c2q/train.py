@@ -113,6 +113,7 @@ def fit(
         best_state = saved["best_state"]
         result = FitResult(saved["best_epoch"], saved["best_val_accuracy"], saved["history"])
         start = saved["epoch"] + 1
+        print(f"{desc}: resuming after epoch {saved['epoch']} from {checkpoint}", flush=True)
         for row in result.history if on_epoch else []:
             on_epoch(row)  # the resumed run's record holds the whole curve
     n = len(train)

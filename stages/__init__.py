@@ -11,6 +11,7 @@ from typing import Callable
 from c2q.config import ConfigError
 from c2q.data import DataError
 from c2q.reduce import ReductionError
+from c2q.runtime import keep_freed_memory
 from c2q.tracking import TrackingError
 from c2q.train import TrainingError
 
@@ -18,12 +19,17 @@ EXPECTED_ERRORS = (ConfigError, DataError, ReductionError, TrackingError, Traini
 
 
 def run(main: Callable[[list[str]], None]) -> None:
-    """Run a stage's main; expected failures print one clear message and exit 2."""
+    """Run a stage's main; expected failures print one clear message and exit 2, Ctrl-C exits 130."""
+    keep_freed_memory()
     try:
         main(sys.argv[1:])
     except EXPECTED_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing of this stage was marked finished. Run `dvc repro` again: "
+              "a training stage resumes from its last completed epoch.", file=sys.stderr)
+        sys.exit(130)
 
 
 def stage_name(kind: str, *matrix_values: object) -> str:

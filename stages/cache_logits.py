@@ -19,7 +19,6 @@ from c2q.teachers import ENSEMBLE, build_teacher, ensemble_logits
 from c2q.train import accuracy, predict
 from c2q.tracking import stage_run
 from stages import run, stage_name
-from stages.train_teacher import TRAINING_KEYS
 
 
 def main(argv: list[str]) -> None:
@@ -38,9 +37,7 @@ def main(argv: list[str]) -> None:
         n_classes = int(splits["train"].y.max()) + 1
         logits, summary = {}, {}
         for teacher in trained:
-            cfg = params["teacher"][teacher]
-            architecture = {k: v for k, v in cfg.items() if k not in TRAINING_KEYS}
-            model = build_teacher(teacher, tuple(splits["train"].x.shape[1:]), n_classes, **architecture)
+            model = build_teacher(teacher, tuple(splits["train"].x.shape[1:]), n_classes, **params["teacher"][teacher])
             model.load_state_dict(load_tensors(paths.teacher_model(args.dataset, teacher)))
             logits[teacher] = {s: predict(model, split.x) for s, split in splits.items()}
             summary[teacher] = {"parameters": load_json(paths.teacher_metrics(args.dataset, teacher))["parameters"]}

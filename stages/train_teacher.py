@@ -10,12 +10,10 @@ from c2q import paths
 from c2q.config import load_params
 from c2q.splits import load_splits
 from c2q.io import save_json, save_tensors
-from c2q.teachers import build_teacher, count_parameters
+from c2q.teachers import TRAINING_KEYS, build_teacher, count_parameters
 from c2q.train import accuracy, fit, predict, training_key
 from c2q.tracking import stage_run
 from stages import run, stage_name
-
-TRAINING_KEYS = ("epochs", "batch_size", "lr")
 
 
 def main(argv: list[str]) -> None:
@@ -31,9 +29,8 @@ def main(argv: list[str]) -> None:
     with stage_run(name, params["mlflow"]["experiment"], logged, tags) as tracker:
         splits = load_splits(paths.split_file(args.dataset))
         n_classes = int(splits["train"].y.max()) + 1
-        architecture = {k: v for k, v in cfg.items() if k not in TRAINING_KEYS}
         torch.manual_seed(seed)
-        model = build_teacher(args.teacher, tuple(splits["train"].x.shape[1:]), n_classes, **architecture)
+        model = build_teacher(args.teacher, tuple(splits["train"].x.shape[1:]), n_classes, **cfg)
         result = fit(
             model, splits["train"], splits["val"], seed=seed, on_epoch=tracker.log_epoch, desc=name,
             checkpoint=paths.checkpoint(name), checkpoint_key=training_key(logged, [paths.split_file(args.dataset)]),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import time
 
 import mlflow
 import pandas as pd
@@ -15,7 +17,7 @@ from c2q.splits import load_splits
 from c2q.io import load_tensors
 from c2q.teachers import build_teacher
 from c2q.train import predict
-from tests.pipeline_utils import env, make_repo, repro, run, set_params
+from tests.pipeline_utils import commit_all, env, make_repo, repro, run, set_params
 
 pytestmark = pytest.mark.pipeline
 
@@ -146,3 +148,37 @@ def test_adding_a_seed_runs_only_the_new_seeds_students_and_aggregate(digits):
     expected = _students("train_baseline", [2]) + _students("train_distilled", [2], "ensemble") + ["aggregate"]
     assert sorted(ran) == sorted(expected)
     assert set(pd.read_csv(repo / "metrics/error_table.csv")["seeds"]) == {3}
+
+
+def test_two_queued_experiments_run_by_two_workers_both_land_in_the_repos_store(digits):
+    """`dvc exp run --queue` twice, then `dvc queue start -j 2`: the experiments run at the same time
+    in DVC's temporary copies, and every stage run of both reaches the repository's own mlflow.db."""
+    repo, _ = digits
+    commit_all(repo)
+    names = ["lr-a", "lr-b"]
+    for name, lr in zip(names, ("0.02", "0.03")):
+        run(["dvc", "exp", "run", "--queue", "-n", name, "-S", f"student.lr={lr}", "-S", "seeds=[0]"], repo)
+    run(["dvc", "queue", "start", "-j", "2"], repo)
+    deadline = time.time() + 900
+    while True:
+        status = run(["dvc", "queue", "status"], repo).stdout
+        if not any(state in status for state in ("Queued", "Running")):
+            break
+        assert time.time() < deadline, status
+        time.sleep(2)
+    run(["dvc", "queue", "stop"], repo, check=False)
+    for name in names:
+        assert re.search(rf"{name}\s.*Success", status), status
+        logs = run(["dvc", "queue", "logs", name], repo).stdout
+        assert "database is locked" not in logs and "Traceback" not in logs, logs
+
+    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["c2q-distillation"], filter_string="tags.dvc_exp != ''")
+    for name, lr in zip(names, ("0.02", "0.03")):
+        mine = runs[runs["tags.dvc_exp"] == name]
+        students = mine[mine["tags.role"].isin(["baseline", "distilled"])]
+        # baseline and distilled of every student variant retrained with this lr
+        assert len(students) == 2 * len(STUDENTS), mine["tags.dvc_stage"].tolist()
+        assert set(students["status"]) == {"FINISHED"} and set(students["params.student.lr"]) == {lr}
+        assert "aggregate" in set(mine["tags.dvc_stage"])
+    assert not list(repo.glob(".dvc/tmp/exps/**/mlflow.db"))  # nothing stranded in DVC's copies
