@@ -139,10 +139,14 @@ def pennylane_default_qubit(qubits: int, batch: int):
     return _circuit_step(lambda s, t: torch.stack(circuit(s, t), dim=1).float(), qubits, batch)
 
 
-def circuit_flops(qubits: int) -> float:
-    """FLOPs per sample of forward + backward of the batch product with U (real input, complex U)."""
+def circuit_flops(qubits: int, input_grad: bool = False) -> float:
+    """FLOPs per sample of the batch products with U (real input, [Re U^T | Im U^T] of D x 2D).
+
+    Forward and the gradient for U are one product each; the gradient for the
+    input (in the student, where states come from a trainable layer) is a third.
+    """
     dim = 2**qubits
-    return 3 * 2 * dim * 2 * dim  # x (dim) @ [Ur | Ui] (dim x 2 dim), times 3 for forward + two backward products
+    return (3 if input_grad else 2) * 2 * dim * 2 * dim
 
 
 # ---- full student and teacher steps ----
@@ -151,7 +155,8 @@ def student_step(qubits: int, batch: int):
     torch.manual_seed(0)
     model = Student(784, 10, parse_student(f"fc-amplitude-q{qubits}"), LAYERS)
     x, y = torch.randn(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
-    flops = 3 * 2 * (784 * 2**qubits + qubits * 10) + circuit_flops(qubits)
+    # 784 -> D layer: forward + weight gradient (the images need none); head: forward + both gradients
+    flops = 2 * 2 * 784 * 2**qubits + 3 * 2 * qubits * 10 + circuit_flops(qubits, input_grad=True)
     return training_step(model.parameters(), lambda: F.cross_entropy(model(x), y)), flops
 
 
