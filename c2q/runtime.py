@@ -13,8 +13,9 @@ def keep_freed_memory() -> bool:
 
     By default glibc maps buffers of a few MB (a batch's activations) fresh
     from the OS and unmaps them when freed, so every training step pays page
-    faults for memory it just had: about a third of an 8-qubit, batch-4096
-    circuit step on this machine. Returns False where the C library is not glibc.
+    faults for memory it just had: a fifth to a quarter of an 8-qubit,
+    batch-4096 circuit step on the 2-core reference machine. Returns False
+    where the C library is not glibc.
     """
     name = ctypes.util.find_library("c")
     try:

@@ -181,4 +181,6 @@ def test_two_queued_experiments_run_by_two_workers_both_land_in_the_repos_store(
         assert len(students) == 2 * len(STUDENTS), mine["tags.dvc_stage"].tolist()
         assert set(students["status"]) == {"FINISHED"} and set(students["params.student.lr"]) == {lr}
         assert "aggregate" in set(mine["tags.dvc_stage"])
+    a, b = (runs[runs["tags.dvc_exp"] == name] for name in names)
+    assert a["start_time"].min() < b["end_time"].max() and b["start_time"].min() < a["end_time"].max()  # overlapped
     assert not list(repo.glob(".dvc/tmp/exps/**/mlflow.db"))  # nothing stranded in DVC's copies
