@@ -77,17 +77,34 @@ def _kill_stage_once_checkpointed(repo: Path, server: str, how: str) -> int:
         assert proc.poll() is None, f"dvc repro ended before the stage checkpointed:\n{proc.stdout.read()}"
         assert time.time() < deadline, "no checkpoint appeared"
         time.sleep(0.02)
-    # SIGKILL: the stage dies at once, as on an out-of-memory kill; SIGINT: Ctrl-C reaching the stage.
-    stage = subprocess.run(["pgrep", "-s", str(proc.pid), "-f", "stages.train_student baseline digits"],
-                           capture_output=True, text=True)  # only this dvc's stage, never another test's
-    pids = [int(pid) for pid in stage.stdout.split()]
-    assert len(pids) == 1, stage.stdout
-    os.kill(pids[0], getattr(signal, how))
-    out, _ = proc.communicate(timeout=120)
+    try:
+        pid = _training_process(session=proc.pid)
+        # SIGKILL: the stage dies at once, as on an out-of-memory kill; SIGINT: Ctrl-C reaching the stage.
+        os.kill(pid, getattr(signal, how))
+        out, _ = proc.communicate(timeout=120)
+    finally:  # a failed assertion must not leave this dvc running (and holding the repo's lock) for later tests
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     assert proc.returncode != 0
     if how == "SIGINT":
         assert "interrupted" in out and "Traceback" not in out, out
-    return pids[0]
+    return pid
+
+
+def _training_process(session: int) -> int:
+    """The pid of the Python process training the student, in dvc's process session `session`.
+
+    DVC runs the stage's cmd through $SHELL, or /bin/sh when SHELL is unset (as in CI). bash replaces
+    itself with the command; dash stays as its parent, so the cmd line matches twice: take the leaf.
+    """
+    found = subprocess.run(["pgrep", "-s", str(session), "-f", "stages.train_student baseline digits"],
+                           capture_output=True, text=True)  # only this dvc's stage, never another test's
+    pids = [int(pid) for pid in found.stdout.split()]
+    parents = {int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) for pid in pids}
+    leaves = [pid for pid in pids if pid not in parents]
+    assert len(leaves) == 1, found.stdout
+    return leaves[0]
 
 
 @pytest.mark.parametrize("how, final_status", [("SIGKILL", "KILLED"), ("SIGINT", "FAILED")])
