@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from c2q.figures import pyplot
 from c2q.paper import paper_error
 from c2q.stats import paired_gain, spread
 
@@ -20,6 +21,14 @@ VARIANT_COLUMNS = ["dataset", "student", "reduction", "encoding", "qubits", "cla
 
 def _pct(x: float) -> float:
     return 100 * x if x == x else math.nan  # keeps NaN
+
+
+def _of_variant(frame: pd.DataFrame, variant: dict) -> pd.DataFrame:
+    """The rows of `frame` whose VARIANT_COLUMNS equal `variant`'s values."""
+    mask = pd.Series(True, index=frame.index)
+    for col, value in variant.items():
+        mask &= frame[col] == value
+    return frame[mask]
 
 
 def gains_table(records: pd.DataFrame, teachers: pd.DataFrame) -> pd.DataFrame:
@@ -37,10 +46,7 @@ def gains_table(records: pd.DataFrame, teachers: pd.DataFrame) -> pd.DataFrame:
     for key, base in baselines.groupby(VARIANT_COLUMNS, sort=False):
         variant = dict(zip(VARIANT_COLUMNS, key))
         base = base.set_index("seed")["test_error"]
-        mine = distilled
-        for col, value in variant.items():
-            mine = mine[mine[col] == value]
-        for teacher, dist in mine.groupby("teacher", sort=False):
+        for teacher, dist in _of_variant(distilled, variant).groupby("teacher", sort=False):
             dist = dist.set_index("seed")["test_error"]
             seeds = sorted(set(base.index) & set(dist.index))
             gain = paired_gain(base.loc[seeds].values, dist.loc[seeds].values)
@@ -59,9 +65,8 @@ def gains_table(records: pd.DataFrame, teachers: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def error_table(records: pd.DataFrame, teachers: pd.DataFrame) -> pd.DataFrame:
-    """One row per (dataset, student variant); per-teacher columns are prefixed `<teacher>.`."""
-    gains = gains_table(records, teachers)
+def error_table(records: pd.DataFrame, gains: pd.DataFrame) -> pd.DataFrame:
+    """One row per (dataset, student variant); per-teacher columns (from `gains_table`) are prefixed `<teacher>.`."""
     rows = []
     for key, group in records[records["role"] == "baseline"].groupby(VARIANT_COLUMNS, sort=False):
         variant = dict(zip(VARIANT_COLUMNS, key))
@@ -78,10 +83,7 @@ def error_table(records: pd.DataFrame, teachers: pd.DataFrame) -> pd.DataFrame:
                 variant["classes"] == "all",
             ),
         }
-        mine = gains
-        for col, value in variant.items():
-            mine = mine[mine[col] == value]
-        for g in mine.itertuples():
+        for g in _of_variant(gains, variant).itertuples():
             for col in ("teacher_error", "teacher_parameters", "distilled_error", "distilled_error_std",
                         "gain", "gain_ci_low", "gain_ci_high", "p_value", "wins"):
                 row[f"{g.teacher}.{col}"] = getattr(g, col)
@@ -143,22 +145,13 @@ def summary(gains: pd.DataFrame) -> dict:
 
 # ---- plots ----
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_errors_by_method(gains: pd.DataFrame, table: pd.DataFrame, path: Path) -> None:
     """The paper's Fig. 12 view: test error per method and dataset, one panel per qubit count.
 
     Bars are the baseline and each teacher's distilled student (mean over
     seeds, error bars one standard deviation); black diamonds are the paper's.
     """
-    plt = _pyplot()
+    plt = pyplot()
     qubits = sorted(table["qubits"].unique())
     teachers = list(dict.fromkeys(gains["teacher"]))
     series = ["baseline"] + teachers
@@ -192,7 +185,7 @@ def plot_errors_by_method(gains: pd.DataFrame, table: pd.DataFrame, path: Path) 
 
 def plot_gains(gains: pd.DataFrame, path: Path) -> None:
     """Distillation gain per configuration and teacher, with 95% confidence intervals."""
-    plt = _pyplot()
+    plt = pyplot()
     labels = list(dict.fromkeys(f"{g.dataset} {g.student}" for g in gains.itertuples()))
     teachers = list(dict.fromkeys(gains["teacher"]))
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(labels) + 2), 4.5))
@@ -211,26 +204,4 @@ def plot_gains(gains: pd.DataFrame, path: Path) -> None:
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def plot_confusion(matrix, class_names: list[str], title: str, path: Path) -> None:
-    """A confusion matrix (rows: true class, columns: predicted), counts in the cells."""
-    plt = _pyplot()
-    import numpy as np
-
-    m = np.asarray(matrix)
-    fig, ax = plt.subplots(figsize=(1.6 + 0.45 * len(m), 1.2 + 0.45 * len(m)))
-    ax.imshow(m, cmap="Blues")
-    for i in range(len(m)):
-        for j in range(len(m)):
-            ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=7,
-                    color="white" if m[i, j] > m.max() / 2 else "black")
-    ax.set_xticks(range(len(m)), class_names, rotation=90, fontsize=7)
-    ax.set_yticks(range(len(m)), class_names, fontsize=7)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -60,7 +60,7 @@ def main(argv: list[str]) -> None:
     with stage_run("aggregate", params["mlflow"]["experiment"], logged, {"role": "aggregate"}) as tracker:
         records, teachers = collect(params)
         gains = report.gains_table(records, teachers)
-        table = report.error_table(records, teachers)
+        table = report.error_table(records, gains)
         with atomic_path(paths.ERROR_TABLE_CSV) as tmp:
             table.to_csv(tmp, index=False, float_format="%.4f")
         with atomic_path(paths.GAINS_CSV) as tmp:

@@ -19,7 +19,7 @@ from c2q.data import DataError
 from c2q.splits import load_splits
 from c2q.distill import distillation_loss
 from c2q.io import atomic_path, load_json, load_tensors, save_json, save_tensors
-from c2q.report import plot_confusion
+from c2q.figures import plot_confusion
 from c2q.student import Student
 from c2q.train import accuracy, confusion_matrix, cross_entropy, fit, predict, training_key
 from c2q.tracking import stage_run

@@ -150,6 +150,19 @@ def test_adding_a_seed_runs_only_the_new_seeds_students_and_aggregate(digits):
     assert set(pd.read_csv(repo / "metrics/error_table.csv")["seeds"]) == {3}
 
 
+def test_editing_the_error_table_code_leaves_every_student_up_to_date(digits):
+    """Student stages depend on c2q/figures.py for their confusion plots, not on c2q/report.py."""
+    repo, _ = digits
+    report = repo / "c2q/report.py"
+    original = report.read_text()
+    report.write_text(original + "\n# an edit to the table code\n")
+    try:
+        due = json.loads(run(["dvc", "status", "--json"], repo).stdout)
+    finally:
+        report.write_text(original)
+    assert list(due) == ["aggregate"], due
+
+
 def test_two_queued_experiments_run_by_two_workers_both_land_in_the_repos_store(digits):
     """`dvc exp run --queue` twice, then `dvc queue start -j 2`: the experiments run at the same time
     in DVC's temporary copies, and every stage run of both reaches the repository's own mlflow.db."""
