@@ -73,11 +73,11 @@ def _kill_stage_once_checkpointed(repo: Path, server: str, how: str) -> int:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
-    while not checkpoint.exists():
-        assert proc.poll() is None, f"dvc repro ended before the stage checkpointed:\n{proc.stdout.read()}"
-        assert time.time() < deadline, "no checkpoint appeared"
-        time.sleep(0.02)
     try:
+        while not checkpoint.exists():
+            assert proc.poll() is None, f"dvc repro ended before the stage checkpointed:\n{proc.stdout.read()}"
+            assert time.time() < deadline, "no checkpoint appeared"
+            time.sleep(0.02)
         pid = _training_process(session=proc.pid)
         # SIGKILL: the stage dies at once, as on an out-of-memory kill; SIGINT: Ctrl-C reaching the stage.
         os.kill(pid, getattr(signal, how))
