@@ -114,7 +114,15 @@ def _kron(gates: torch.Tensor) -> torch.Tensor:
 
 
 def _unitary_before_last_ring(theta: torch.Tensor, permutation: torch.Tensor) -> torch.Tensor:
-    """The circuit's unitary without its final CNOT ring (a row permutation the caller applies or folds)."""
+    """U(theta) without its final CNOT ring, as a (2^Q, 2^Q) complex matrix; column k acts on basis state k.
+
+    A layer's single-qubit rotations act on two halves of the wires: the high
+    wires' gates combine into one 2^h x 2^h matrix and the low wires' into one
+    2^l x 2^l (h + l = Q, at most 32 x 32 for 10 qubits), so a layer is two
+    small matrix products over all columns; no 2^Q x 2^Q matrix is ever
+    multiplied by U. A CNOT ring is a fixed permutation of rows; the last one
+    is left to the caller, which folds it into the readout.
+    """
     layers, qubits, _ = theta.shape
     dim, high = 2**qubits, (qubits + 1) // 2
     n_high, n_low = 2**high, 2 ** (qubits - high)
@@ -127,18 +135,6 @@ def _unitary_before_last_ring(theta: torch.Tensor, permutation: torch.Tensor) ->
         u = (high_gates[layer] @ u.reshape(n_high, n_low * dim)).reshape(n_high, n_low, dim)
         u = (low_gates[layer] @ u).reshape(dim, dim)  # the same 2^l x 2^l matrix on every high-wire block
     return u
-
-
-def circuit_unitary(theta: torch.Tensor, permutation: torch.Tensor) -> torch.Tensor:
-    """U(theta) as a (2^Q, 2^Q) complex matrix; column k is the circuit applied to basis state k.
-
-    A layer's single-qubit rotations act on two halves of the wires: the high
-    wires' gates combine into one 2^h x 2^h matrix and the low wires' into one
-    2^l x 2^l (h + l = Q, at most 32 x 32 for 10 qubits), so a layer is two
-    small matrix products over all columns; no 2^Q x 2^Q matrix is ever
-    multiplied by U. The CNOT ring is a fixed permutation of rows.
-    """
-    return _unitary_before_last_ring(theta, permutation)[permutation]
 
 
 class _ZExpectations(torch.autograd.Function):
