@@ -24,13 +24,8 @@ import math
 import torch
 from torch import nn
 
-ENCODINGS = ("amplitude", "angle", "qubit")
-SIMULATORS = ("fused", "torchquantum")
-
-
-def encoder_input_size(encoding: str, qubits: int) -> int:
-    """How many classical features the encoding consumes for `qubits` qubits."""
-    return {"amplitude": 2**qubits, "angle": qubits, "qubit": 2 * qubits}[encoding]
+from c2q.registry import SIMULATORS
+from c2q.variants import encoder_input_size
 
 
 # ---- encodings ----

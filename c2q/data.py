@@ -1,4 +1,4 @@
-"""Datasets: fetch (torchvision or an offline mirror), verify, split, load as tensors.
+"""Raw datasets: fetch (torchvision or an offline mirror), verify, load as tensors.
 
 Raw files live in torchvision's layout (`<root>/MNIST/raw/...`,
 `<root>/cifar-10-batches-py/...`), so they are the same whether they came from
@@ -9,7 +9,6 @@ is scikit-learn's bundled 8x8 digits and needs no download at all.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import os
 import pickle
@@ -22,19 +21,18 @@ from typing import Callable
 
 import numpy as np
 import torch
-from c2q.io import load_tensors, save_tensors
+
+from c2q.errors import DatasetFileError
+from c2q.io import file_digest, load_tensors, save_tensors
+from c2q.registry import DATASETS as INFO
 
 MIRROR_ENV = "C2Q_DATA_MIRROR"
 
 
-class DataError(RuntimeError):
-    """A dataset file is missing, damaged or not what it claims to be."""
-
-
 @dataclass(frozen=True)
-class DatasetSpec:
-    image_shape: tuple[int, int, int]  # (C, H, W)
-    classes: tuple[str, ...]
+class DatasetSource:
+    """Where a dataset's raw files come from and how they are read; its shape is in `c2q.registry`."""
+
     files: dict[str, tuple[str, str]]  # path under the root -> (hash algorithm, hex digest)
     fetch: Callable[[str, Path, "Path | None"], str]
     load: Callable[[str, Path], dict[str, torch.Tensor]]
@@ -51,11 +49,11 @@ def _read_idx(path: Path, ndim: int) -> torch.Tensor:
     """Read a uint8 IDX file, checking its header so a wrong file names itself."""
     raw = path.read_bytes()
     if len(raw) < 4 + 4 * ndim or raw[:3] != b"\x00\x00\x08" or raw[3] != ndim:
-        raise DataError(f"{path}: not a uint8 IDX file with {ndim} dimension(s) (bad header)")
+        raise DatasetFileError(f"{path}: not a uint8 IDX file with {ndim} dimension(s) (bad header)")
     dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     body = raw[4 + 4 * ndim :]
     if len(body) != int(np.prod(dims)):
-        raise DataError(f"{path}: header says {dims} but the file holds {len(body)} bytes of data")
+        raise DatasetFileError(f"{path}: header says {dims} but the file holds {len(body)} bytes of data")
     return torch.from_numpy(np.frombuffer(body, dtype=np.uint8).reshape(dims).copy())
 
 
@@ -74,7 +72,7 @@ def _fetch_torchvision(name: str, root: Path, mirror: Path | None) -> str:
     if mirror is not None:
         for rel in spec.files:
             _copy_from_mirror(mirror, rel, root / rel, archive=_ARCHIVES.get(name))
-        return f"mirror:{mirror}"
+        return "mirror"  # not its path: the manifest must not change when the mirror moves
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, _TORCHVISION[name])
@@ -99,16 +97,16 @@ def _copy_from_mirror(mirror: Path, rel: str, dest: Path, archive: str | None = 
             with tarfile.open(mirror / archive, "r:gz") as tar:
                 member = tar.extractfile(rel)
                 if member is None:
-                    raise DataError(f"{mirror / archive} holds no file {rel}")
+                    raise DatasetFileError(f"{mirror / archive} holds no file {rel}")
                 with open(dest, "wb") as out:
                     shutil.copyfileobj(member, out)
         else:
             tried = [str(plain), str(gz)] + ([str(mirror / archive)] if archive else [])
-            raise DataError(f"the mirror has no {rel}: tried {', '.join(tried)}")
+            raise DatasetFileError(f"the mirror has no {rel}: tried {', '.join(tried)}")
     except KeyError:
-        raise DataError(f"{mirror / archive} holds no file {rel}") from None
+        raise DatasetFileError(f"{mirror / archive} holds no file {rel}") from None
     except (OSError, EOFError, zlib.error, tarfile.TarError) as e:
-        raise DataError(f"cannot read mirror file for {rel}: {e}") from None
+        raise DatasetFileError(f"cannot read mirror file for {rel}: {e}") from None
 
 
 # ---- CIFAR-10: python pickles, read without running arbitrary code ----
@@ -133,12 +131,12 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         batch = _ArrayUnpickler(io.BytesIO(path.read_bytes()), encoding="bytes").load()
         data, labels = batch[b"data"], np.asarray(batch[b"labels"], dtype=np.int64)
     except FileNotFoundError:
-        raise DataError(f"{path} is missing") from None
+        raise DatasetFileError(f"{path} is missing") from None
     except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as e:
-        raise DataError(f"{path}: not a CIFAR-10 python batch ({e})") from None
+        raise DatasetFileError(f"{path}: not a CIFAR-10 python batch ({e})") from None
     data = np.asarray(data)
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
-        raise DataError(
+        raise DatasetFileError(
             f"{path}: expected uint8 data of shape (N, 3072) and N labels, "
             f"got {data.dtype} {data.shape} and {len(labels)} labels"
         )
@@ -204,11 +202,9 @@ def _load_digits(name: str, root: Path) -> dict[str, torch.Tensor]:
 _FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
 _TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
 _ARCHIVES = {"cifar10": "cifar-10-python.tar.gz"}
-_TEN = tuple(str(i) for i in range(10))
 
-DATASETS: dict[str, DatasetSpec] = {
-    "mnist": DatasetSpec(
-        (1, 28, 28), _TEN,
+DATASETS: dict[str, DatasetSource] = {
+    "mnist": DatasetSource(
         _idx_files("MNIST", [
             "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
             "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
@@ -217,9 +213,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ]),
         _fetch_torchvision, _load_idx,
     ),
-    "fashion_mnist": DatasetSpec(
-        (1, 28, 28),
-        ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"),
+    "fashion_mnist": DatasetSource(
         _idx_files("FashionMNIST", [
             "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
             "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
@@ -228,21 +222,11 @@ DATASETS: dict[str, DatasetSpec] = {
         ]),
         _fetch_torchvision, _load_idx,
     ),
-    "cifar10": DatasetSpec(
-        (3, 32, 32),
-        ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+    "cifar10": DatasetSource(
         CIFAR10_FILES, _fetch_torchvision, _load_cifar,
     ),
-    "digits": DatasetSpec((1, 8, 8), _TEN, {}, _fetch_digits, _load_digits),
+    "digits": DatasetSource({}, _fetch_digits, _load_digits),
 }
-
-
-def file_digest(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verify_checksums(name: str, root: Path) -> None:
@@ -250,10 +234,10 @@ def verify_checksums(name: str, root: Path) -> None:
     for rel, (algorithm, expected) in DATASETS[name].files.items():
         path = root / rel
         if not path.is_file():
-            raise DataError(f"{name}: expected file {path} is missing")
+            raise DatasetFileError(f"{name}: expected file {path} is missing")
         actual = file_digest(path, algorithm)
         if actual != expected:
-            raise DataError(
+            raise DatasetFileError(
                 f"{name}: checksum mismatch for {path}\n  expected {algorithm} {expected}\n"
                 f"  got      {algorithm} {actual}\nThe file is damaged or not the canonical dataset; replace it."
             )
@@ -263,10 +247,11 @@ def fetch(name: str, root: Path, mirror: Path | None = None) -> str:
     """Put the raw files of dataset `name` under `root`, verify them, check they load.
 
     With a mirror folder (torchvision's layout) files are copied out of it;
-    otherwise torchvision downloads them. Returns where they came from.
+    otherwise torchvision downloads them. Returns where they came from:
+    "mirror", "torchvision" or "scikit-learn".
     """
     if mirror is not None and not mirror.is_dir():
-        raise DataError(f"{MIRROR_ENV}={mirror} is not a directory")
+        raise DatasetFileError(f"{MIRROR_ENV}={mirror} is not a directory")
     source = DATASETS[name].fetch(name, root, mirror)
     verify_checksums(name, root)
     load_raw(name, root)  # a file that passes its checksum must also parse
@@ -276,74 +261,11 @@ def fetch(name: str, root: Path, mirror: Path | None = None) -> str:
 def load_raw(name: str, root: Path) -> dict[str, torch.Tensor]:
     """Official train and test sets as uint8 images (N, C, H, W) and int64 labels."""
     raw = DATASETS[name].load(name, root)
-    expected = DATASETS[name].image_shape
+    expected = INFO[name].image_shape
     for split in ("train", "test"):
         if tuple(raw[f"{split}_x"].shape[1:]) != expected:
-            raise DataError(f"{name}: {split} images have shape {tuple(raw[f'{split}_x'].shape[1:])}, expected {expected}")
+            raise DatasetFileError(f"{name}: {split} images have shape {tuple(raw[f'{split}_x'].shape[1:])}, expected {expected}")
     return raw
-
-
-def _stratified_subset(labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:
-    """Indices of a stratified subset of size n (all indices when n is None or too big)."""
-    from sklearn.model_selection import train_test_split
-
-    idx = np.arange(len(labels))
-    if n is None or n >= len(labels):
-        return idx
-    keep, _ = train_test_split(idx, train_size=n, stratify=labels, random_state=seed)
-    return np.sort(keep)
-
-
-def split(
-    raw: dict[str, torch.Tensor],
-    val_fraction: float,
-    seed: int,
-    max_samples: int | None = None,
-    classes: list[int] | None = None,
-) -> dict[str, torch.Tensor]:
-    """Stratified train/validation split of the official train set; test stays apart.
-
-    `classes` keeps only those classes and relabels them 0..C-1 in the given
-    order. `max_samples` caps every split (stratified) for quick runs. Indices
-    into the official sets are kept so the split can be audited.
-    """
-    from sklearn.model_selection import train_test_split  # imported here: it takes seconds
-
-    keep_train = np.arange(len(raw["train_y"]))
-    keep_test = np.arange(len(raw["test_y"]))
-    relabel = None
-    if classes is not None:
-        relabel = torch.full((int(max(raw["train_y"].max(), raw["test_y"].max())) + 1,), -1, dtype=torch.long)
-        relabel[torch.tensor(classes)] = torch.arange(len(classes))
-        keep_train = keep_train[(relabel[raw["train_y"]] >= 0).numpy()]
-        keep_test = keep_test[(relabel[raw["test_y"]] >= 0).numpy()]
-
-    labels = raw["train_y"].numpy()[keep_train]
-    train_idx, val_idx = train_test_split(keep_train, test_size=val_fraction, stratify=labels, random_state=seed)
-    train_idx, val_idx = np.sort(train_idx), np.sort(val_idx)
-    train_idx = train_idx[_stratified_subset(raw["train_y"].numpy()[train_idx], max_samples, seed)]
-    val_idx = val_idx[_stratified_subset(raw["train_y"].numpy()[val_idx], max_samples, seed)]
-    test_idx = keep_test[_stratified_subset(raw["test_y"].numpy()[keep_test], max_samples, seed)]
-
-    def labels_of(y):
-        return relabel[y] if relabel is not None else y
-
-    out = {
-        "train_index": torch.from_numpy(train_idx),
-        "val_index": torch.from_numpy(val_idx),
-        "test_index": torch.from_numpy(test_idx),
-        "train_x": raw["train_x"][train_idx],
-        "train_y": labels_of(raw["train_y"][train_idx]),
-        "val_x": raw["train_x"][val_idx],
-        "val_y": labels_of(raw["train_y"][val_idx]),
-        "test_x": raw["test_x"][test_idx],
-        "test_y": labels_of(raw["test_y"][test_idx]),
-    }
-    # Normalisation statistics come from the training split only.
-    pixels = out["train_x"].float() / 255.0
-    out["mean"] = pixels.mean(dim=(0, 2, 3))
-    out["std"] = pixels.std(dim=(0, 2, 3)).clamp_min(1e-6)
-    return out
 
 
 def mirror_from_env() -> Path | None:

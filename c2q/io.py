@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -42,12 +43,34 @@ def load_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
 
 
+def save_torch(obj: Any, path: str | Path) -> None:
+    """torch.save, atomically: tensors, and dicts or lists of them and of plain numbers and strings."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # opened here, so Python's audit hooks see the write
+        torch.save(obj, f)
+
+
+def load_torch(path: str | Path) -> Any:
+    """torch.load with `weights_only=True`, which refuses pickled code."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def save_tensors(tensors: dict[str, torch.Tensor], path: str | Path) -> None:
-    """Save a flat dict of tensors (weights, logits, splits)."""
-    with atomic_path(path) as tmp:
-        torch.save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp)
+    """Save a flat dict of tensors (weights, logits, splits), detached and on the CPU."""
+    save_torch({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, path)
 
 
 def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
-    """Load a dict of tensors; `weights_only=True` refuses pickled code."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return load_torch(path)
+
+
+def file_md5(path: str | Path) -> str:
+    """MD5 of a file's bytes: the digest `dvc.lock` records for it."""
+    return file_digest(path, "md5")
+
+
+def file_digest(path: str | Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -18,6 +18,11 @@ def split_file(dataset: str) -> Path:
     return reduced_dir(dataset) / "split.pt"
 
 
+def meta_file(dataset: str) -> Path:
+    """Sizes, class names and every student variant's input shape."""
+    return reduced_dir(dataset) / "meta.json"
+
+
 def features_file(dataset: str, student: str) -> Path:
     """What one student variant sees: its reduction of every split."""
     return reduced_dir(dataset) / f"{student}.pt"

@@ -18,36 +18,13 @@ and standard deviation, so encodings see comparable scales.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-REDUCTIONS = ("fc", "avgpool", "maxpool", "center_crop", "pca")
-GRID_REDUCTIONS = ("avgpool", "maxpool", "center_crop")
-
-
-class ReductionError(ValueError):
-    """The reduction cannot produce the requested features from this data."""
-
-
-def grid_shape(n: int) -> tuple[int, int]:
-    """The most nearly square (rows, cols) with rows * cols = n and rows <= cols."""
-    rows = max(d for d in range(1, math.isqrt(n) + 1) if n % d == 0)
-    return rows, n // rows
-
-
-def reduction_problem(reduction: str, n_features: int, image_shape: tuple[int, int, int]) -> str | None:
-    """Why `reduction` cannot produce `n_features` from images of `image_shape`, or None."""
-    c, h, w = image_shape
-    if reduction in GRID_REDUCTIONS:
-        rows, cols = grid_shape(n_features)
-        if rows > h or cols > w:
-            return f"{reduction} needs a {rows}x{cols} grid for {n_features} features but images are {h}x{w}"
-    if reduction == "pca" and n_features > c * h * w:
-        return f"pca cannot make {n_features} components from {c * h * w} pixels"
-    return None
+from c2q.errors import ReductionError
+from c2q.registry import REDUCTIONS
+from c2q.variants import grid_shape, reduction_problem
 
 
 class Reducer:

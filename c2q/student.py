@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from c2q.circuits import QuantumLayer, encoder_input_size
-from c2q.config import StudentVariant
+from c2q.circuits import QuantumLayer
+from c2q.variants import StudentVariant, encoder_input_size
 
 
 class ClassicalControl(nn.Module):

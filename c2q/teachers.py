@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from c2q.registry import TRAINED_TEACHERS
 
 MIN_SIDE = 28
 
@@ -90,22 +91,16 @@ class AlexNet(nn.Module):
         return self.classifier(self.features(x.contiguous(memory_format=torch.channels_last)))
 
 
-TRAINED_TEACHERS = ("lenet", "alexnet")
-ENSEMBLE = "ensemble"
-TRAINING_KEYS = ("epochs", "batch_size", "lr")  # in a teacher's params; every other key shapes the network
-
-
-def build_teacher(name: str, in_shape: tuple[int, int, int], n_classes: int, **params) -> nn.Module:
-    """A trained teacher by name, from its params section (training keys are ignored here).
+def build_teacher(name: str, in_shape: tuple[int, int, int], n_classes: int, width: float = 1.0) -> nn.Module:
+    """A trained teacher by name; `width` scales AlexNet (`teacher.alexnet.width`).
 
     Weights and activations use the channels-last layout: on the 2-core
     reference machine LeNet and AlexNet trained 1.2-1.3x faster in it.
     """
-    options = {k: v for k, v in params.items() if k not in TRAINING_KEYS}
     if name == "lenet":
         model = LeNet5(in_shape, n_classes)
     elif name == "alexnet":
-        model = AlexNet(in_shape, n_classes, width=options.get("width", 1.0))
+        model = AlexNet(in_shape, n_classes, width=width)
     else:
         raise ValueError(f"unknown teacher {name!r}; trained teachers are {TRAINED_TEACHERS}")
     return model.to(memory_format=torch.channels_last)

@@ -4,6 +4,11 @@ MLflow mirrors the files a stage writes; nothing downstream reads from it.
 The default store is SQLite at the repository root (`mlflow.db`, artifacts in
 `mlartifacts/`), so `mlflow ui` started there shows every run;
 MLFLOW_TRACKING_URI overrides it.
+
+Metric names: per-epoch curves (`train_loss`, `train_accuracy`, `val_loss`,
+`val_accuracy`) are logged with step = epoch and nothing else is logged under
+those keys; a stage's final numbers (`best_val_accuracy`, `test_error`, ...)
+have names of their own, the same as in its metrics file.
 """
 
 from __future__ import annotations
@@ -16,11 +21,33 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Iterator
 
-from c2q.config import flatten
+from c2q.errors import StageInputError, TrackingStoreError
+from c2q.io import file_md5
+
+CURVE_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
 
 
-class TrackingError(RuntimeError):
-    """The MLflow tracking store cannot be reached or written."""
+def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}, for logging params and metrics to MLflow."""
+    flat: dict[str, Any] = {}
+    for k, v in tree.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            flat.update(flatten(v, f"{key}."))
+        else:
+            flat[key] = v
+    return flat
+
+
+def input_files(paths: list[Path]) -> list[Path]:
+    """The files of a stage's inputs, directories expanded (sorted, hidden files skipped)."""
+    files = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        else:
+            files.append(path)
+    return files
 
 
 def repo_root() -> Path:
@@ -133,12 +160,35 @@ class StageRun:
         self._mlflow, self.run_id = mlflow_module, run_id
 
     def log_epoch(self, row: dict[str, float]) -> None:
-        step = int(row["epoch"])
-        self._mlflow.log_metrics({k: float(v) for k, v in row.items() if k != "epoch"}, step=step)
+        """One point of each learning curve, at step = epoch."""
+        self._mlflow.log_metrics({k: float(row[k]) for k in CURVE_KEYS}, step=int(row["epoch"]))
 
     def log_metrics(self, metrics: dict[str, Any]) -> None:
-        numeric = {k: float(v) for k, v in flatten(metrics).items() if isinstance(v, (int, float))}
+        """A stage's final numbers (nested dicts flattened to dotted keys; non-numbers skipped)."""
+        numeric = {k: float(v) for k, v in flatten(metrics).items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if clash := set(numeric) & set(CURVE_KEYS):
+            raise ValueError(f"{sorted(clash)} name per-epoch curves; give final numbers their own names")
         self._mlflow.log_metrics(numeric)
+
+    def log_inputs(self, paths: list[Path]) -> dict[str, str]:
+        """Record every input file as an MLflow dataset input named by its path, with its MD5 digest
+        (the one dvc.lock records); returns {path: md5}."""
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.data.sources import LocalArtifactDatasetSource
+
+        files = input_files(paths)
+        if missing := [str(p) for p in files if not p.is_file()]:
+            raise StageInputError(missing, "this stage's input files are missing")
+        digests = {str(p): file_md5(p) for p in files}
+        datasets = [MetaDataset(LocalArtifactDatasetSource(path), name=path, digest=md5)
+                    for path, md5 in digests.items()]
+        if datasets:
+            self._mlflow.log_inputs(datasets, contexts=["input"] * len(datasets), tags_list=[None] * len(datasets))
+        return digests
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        self._mlflow.set_tags({k: str(v) for k, v in tags.items()})
 
     def log_artifact(self, path: str | Path) -> None:
         """Log a file under the same relative folder it has in the repository."""
@@ -160,20 +210,21 @@ def stage_run(stage: str, experiment: str, params: dict[str, Any], tags: dict[st
     import mlflow
 
     uri = tracking_uri()
+    # The local store keeps artifacts beside mlflow.db; a server decides for itself. Decided before
+    # set_tracking_uri, which also sets MLFLOW_TRACKING_URI in this process.
+    local = not os.environ.get("MLFLOW_TRACKING_URI")
     group = pipeline_run_id()
     try:
         with _store_lock(uri):
             mlflow.set_tracking_uri(uri)
             if mlflow.get_experiment_by_name(experiment) is None:
-                # The local store keeps artifacts beside mlflow.db; a server decides for itself.
-                local = uri.startswith("sqlite:///") and not os.environ.get("MLFLOW_TRACKING_URI")
                 location = (repo_root() / "mlartifacts").as_uri() if local else None
                 mlflow.create_experiment(experiment, artifact_location=location)
             experiment_id = mlflow.set_experiment(experiment).experiment_id
             parent = _parent_run(mlflow, experiment_id, group)
             _close_killed_runs(mlflow.MlflowClient(), experiment_id, stage)
     except Exception as e:  # connection refused, bad URI, unwritable store, ...
-        raise TrackingError(
+        raise TrackingStoreError(
             f"cannot use the MLflow tracking store {uri}: {type(e).__name__}: {str(e).splitlines()[0][:300]}\n"
             "Start the tracking server, fix MLFLOW_TRACKING_URI, or unset it to log to mlflow.db "
             "in the repository root. Nothing was trained."

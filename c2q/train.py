@@ -1,4 +1,4 @@
-"""One training loop for teachers and students: in-memory batches, validation selection.
+"""One training loop for teachers and students: in-memory batches, validation selection, checkpoints.
 
 The best epoch is chosen on the validation split only; the test split is not
 seen here at all (the caller evaluates it once, on the selected weights).
@@ -7,6 +7,8 @@ seen here at all (the caller evaluates it once, on the selected weights).
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,14 +19,12 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from c2q.errors import NonFiniteLossError
+from c2q.io import load_torch, save_torch
 from c2q.splits import Split
 
 # loss(logits, labels, indices of the batch in the training split) -> scalar
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (e.g. the loss became NaN or infinite)."""
 
 
 @dataclass
@@ -32,6 +32,15 @@ class FitResult:
     best_epoch: int
     best_val_accuracy: float
     history: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class _State:
+    """Everything a checkpoint holds besides the model and optimizer."""
+
+    result: FitResult
+    best_weights: dict | None = None
+    next_epoch: int = 1
 
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, _index: torch.Tensor) -> torch.Tensor:
@@ -56,26 +65,62 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return (logits.argmax(dim=1) == labels).sum().item() / len(labels)
 
 
-def training_key(params: dict, inputs: list[Path]) -> str:
+def training_key(params: dict, input_digests: dict[str, str]) -> str:
     """Identifies one training (its params and the exact input files) for checkpoint resumption."""
-    import hashlib
-    import json
-
-    from c2q.data import file_digest
-
-    digests = {str(p): file_digest(p, "sha256") for p in inputs}
-    return hashlib.sha256(json.dumps([params, digests], sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps([params, input_digests], sort_keys=True).encode()).hexdigest()
 
 
-def _load_checkpoint(path: Path | None, key: str) -> dict | None:
-    """A checkpoint written by an interrupted run of the same training, else None."""
+def _check_finite(value: float, what: str, desc: str, epoch: int) -> None:
+    if not math.isfinite(value):
+        raise NonFiniteLossError(f"{desc}: the {what} loss became {value} in epoch {epoch}; "
+                                 "lower the learning rate (lr in params.yaml)")
+
+
+def _train_epoch(model, optimizer, train: Split, order: torch.Tensor, batch_size: int, loss_fn: LossFn,
+                 desc: str, epoch: int, epochs: int) -> tuple[float, float]:
+    """One pass over the training split in `order`; returns (mean loss, accuracy)."""
+    model.train()
+    total_loss, correct, n = 0.0, 0, len(train)
+    for first in tqdm(range(0, n, batch_size), desc=f"{desc} epoch {epoch}/{epochs}", leave=False, disable=None):
+        index = order[first : first + batch_size]
+        x, y = train.x[index], train.y[index]
+        logits = model(x)
+        loss = loss_fn(logits, y, index)
+        value = loss.item()
+        _check_finite(value, "training", desc, epoch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total_loss += value * len(index)
+        correct += (logits.argmax(dim=1) == y).sum().item()
+    return total_loss / n, correct / n
+
+
+def _resume(path: Path | None, key: str, model, optimizer, generator) -> _State | None:
+    """Restore an interrupted run of the same training from its checkpoint, else None."""
     if path is None or not path.is_file():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        saved = load_torch(path)
     except Exception:  # a damaged checkpoint is only a lost shortcut: start over
         return None
-    return state if state.get("key") == key else None
+    if saved.get("key") != key:
+        return None
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    generator.set_state(saved["generator"])
+    torch.set_rng_state(saved["torch_rng"])
+    result = FitResult(saved["best_epoch"], saved["best_val_accuracy"], saved["history"])
+    return _State(result, saved["best_state"], saved["epoch"] + 1)
+
+
+def _save_checkpoint(path: Path, key: str, model, optimizer, generator, state: _State) -> None:
+    save_torch({
+        "key": key, "epoch": state.next_epoch - 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "best_state": state.best_weights,
+        "best_epoch": state.result.best_epoch, "best_val_accuracy": state.result.best_val_accuracy,
+        "history": state.result.history,
+    }, path)
 
 
 def fit(
@@ -103,73 +148,29 @@ def fit(
     """
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    best_state, result = None, FitResult(best_epoch=0, best_val_accuracy=-1.0)
-    start = 1
-    if (saved := _load_checkpoint(checkpoint, checkpoint_key)) is not None:
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        generator.set_state(saved["generator"])
-        torch.set_rng_state(saved["torch_rng"])
-        best_state = saved["best_state"]
-        result = FitResult(saved["best_epoch"], saved["best_val_accuracy"], saved["history"])
-        start = saved["epoch"] + 1
-        print(f"{desc}: resuming after epoch {saved['epoch']} from {checkpoint}", flush=True)
-        for row in result.history if on_epoch else []:
+    state = _resume(checkpoint, checkpoint_key, model, optimizer, generator)
+    if state is None:
+        state = _State(FitResult(best_epoch=0, best_val_accuracy=-1.0))
+    else:
+        print(f"{desc}: resuming after epoch {state.next_epoch - 1} from {checkpoint}", flush=True)
+        for row in state.result.history if on_epoch else []:
             on_epoch(row)  # the resumed run's record holds the whole curve
-    n = len(train)
-    for epoch in range(start, epochs + 1):
-        model.train()
-        order = torch.randperm(n, generator=generator)
-        total_loss, correct = 0.0, 0
-        batches = range(0, n, batch_size)
-        for first in tqdm(batches, desc=f"{desc} epoch {epoch}/{epochs}", leave=False, disable=None):
-            index = order[first : first + batch_size]
-            x, y = train.x[index], train.y[index]
-            logits = model(x)
-            loss = loss_fn(logits, y, index)
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"{desc}: the training loss became {loss.item()} in epoch {epoch}; "
-                    "lower the learning rate (lr in params.yaml)"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total_loss += loss.item() * len(index)
-            correct += (logits.argmax(dim=1) == y).sum().item()
-
+    for epoch in range(state.next_epoch, epochs + 1):
+        order = torch.randperm(len(train), generator=generator)
+        train_loss, train_accuracy = _train_epoch(model, optimizer, train, order, batch_size, loss_fn,
+                                                  desc, epoch, epochs)
         val_logits = predict(model, val.x)
-        row = {
-            "epoch": epoch,
-            "train_loss": total_loss / n,
-            "train_accuracy": correct / n,
-            "val_loss": F.cross_entropy(val_logits, val.y).item(),
-            "val_accuracy": accuracy(val_logits, val.y),
-        }
-        if not math.isfinite(row["val_loss"]):
-            raise TrainingError(
-                f"{desc}: the validation loss became {row['val_loss']} in epoch {epoch}; "
-                "lower the learning rate (lr in params.yaml)"
-            )
-        result.history.append(row)
-        if row["val_accuracy"] > result.best_val_accuracy:
-            result.best_epoch, result.best_val_accuracy = epoch, row["val_accuracy"]
-            best_state = copy.deepcopy(model.state_dict())
+        row = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy,
+               "val_loss": F.cross_entropy(val_logits, val.y).item(), "val_accuracy": accuracy(val_logits, val.y)}
+        _check_finite(row["val_loss"], "validation", desc, epoch)
+        state.result.history.append(row)
+        if row["val_accuracy"] > state.result.best_val_accuracy:
+            state.result.best_epoch, state.result.best_val_accuracy = epoch, row["val_accuracy"]
+            state.best_weights = copy.deepcopy(model.state_dict())
+        state.next_epoch = epoch + 1
         if checkpoint is not None and epoch < epochs:
-            _save_checkpoint(checkpoint, checkpoint_key, epoch, model, optimizer, generator, best_state, result)
+            _save_checkpoint(checkpoint, checkpoint_key, model, optimizer, generator, state)
         if on_epoch:
             on_epoch(row)
-    model.load_state_dict(best_state)
-    return result
-
-
-def _save_checkpoint(path, key, epoch, model, optimizer, generator, best_state, result) -> None:
-    state = {
-        "key": key, "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-        "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "best_state": best_state,
-        "best_epoch": result.best_epoch, "best_val_accuracy": result.best_val_accuracy, "history": result.history,
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    model.load_state_dict(state.best_weights)
+    return state.result

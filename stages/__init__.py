@@ -1,6 +1,10 @@
 """Thin DVC stage scripts: read params -> call the c2q library -> write files -> log to MLflow.
 
 Run each as `python -m stages.<name> ...`; dvc.yaml holds the exact commands.
+Every stage module has the same four functions, which tests hold dvc.yaml to:
+`parse_args(argv)`, `run_name(args)` (its DVC stage name, also its MLflow run
+name), `params_read(args)` (the dotted params it reads, as dvc.yaml lists them)
+and `main(argv)`.
 """
 
 from __future__ import annotations
@@ -9,14 +13,8 @@ import gc
 import sys
 from typing import Callable
 
-from c2q.config import ConfigError
-from c2q.data import DataError
-from c2q.reduce import ReductionError
+from c2q.errors import StageError
 from c2q.runtime import keep_freed_memory
-from c2q.tracking import TrackingError
-from c2q.train import TrainingError
-
-EXPECTED_ERRORS = (ConfigError, DataError, ReductionError, TrackingError, TrainingError)
 
 
 def run(main: Callable[[list[str]], None]) -> None:
@@ -24,7 +22,7 @@ def run(main: Callable[[list[str]], None]) -> None:
     keep_freed_memory()
     try:
         main(sys.argv[1:])
-    except EXPECTED_ERRORS as e:
+    except StageError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

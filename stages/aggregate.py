@@ -8,77 +8,93 @@ restored from DVC's cache counts like one that ran.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pandas as pd
 
 from c2q import paths, report
-from c2q.config import ConfigError, load_params, parse_student
+from c2q.config import Params, load_params, select
 from c2q.io import atomic_path, load_json, save_json
 from c2q.tracking import stage_run
+from c2q.variants import parse_student
 from stages import run
 
 
-def collect(params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(one row per trained student, one row per teacher) from the metrics files."""
-    students, teachers, missing = [], [], []
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    return argparse.ArgumentParser(description=__doc__).parse_args(argv)
 
-    def read(path):
-        if not path.is_file():
-            missing.append(str(path))
-            return None
-        return load_json(path)
 
-    classes = params["data"]["classes"]
+def run_name(args: argparse.Namespace) -> str:
+    return "aggregate"
+
+
+def params_read(args: argparse.Namespace) -> list[str]:
+    return ["datasets", "students", "seeds", "data.classes", "distill.teachers"]
+
+
+def metrics_files(params: Params) -> tuple[list[Path], list[tuple[dict, Path]]]:
+    """(teacher summaries per dataset, [(student record without its numbers, its metrics file)])."""
+    classes = params.data.classes
     classes = classes if classes == "all" else ",".join(map(str, classes))
-    for dataset in params["datasets"]:
-        for teacher, row in (read(paths.logits_metrics(dataset)) or {}).items():
-            teachers.append({"dataset": dataset, "teacher": teacher, **row})
-        for student in params["students"]:
+    runs = [("baseline", None)] + [("distilled", t) for t in params.distill.teachers]
+    students = []
+    for dataset in params.datasets:
+        for student in params.students:
             v = parse_student(student)
             variant = {"dataset": dataset, "student": student, "reduction": v.reduction, "encoding": v.encoding,
                        "qubits": v.qubits, "classes": classes}
-            for seed in params["seeds"]:
-                runs = [("baseline", None)] + [("distilled", t) for t in params["distill"]["teachers"]]
+            for seed in params.seeds:
                 for role, teacher in runs:
-                    m = read(paths.student_metrics(role, dataset, student, seed, teacher))
-                    if m:
-                        students.append({**variant, "role": role, "teacher": teacher or "none", "seed": seed,
-                                         "test_error": m["test_error"],
-                                         "quantum_parameters": m["quantum_parameters"],
-                                         "classical_parameters": m["classical_parameters"]})
-    if missing:
-        raise ConfigError([f"metrics file {m} is missing; run its stage first (dvc repro)" for m in missing])
+                    record = {**variant, "role": role, "teacher": teacher or "none", "seed": seed}
+                    students.append((record, paths.student_metrics(role, dataset, student, seed, teacher)))
+    return [paths.logits_metrics(d) for d in params.datasets], students
+
+
+def collect(params: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row per trained student, one row per teacher) from the metrics files."""
+    teacher_files, student_files = metrics_files(params)
+    teachers = [{"dataset": dataset, "teacher": teacher, **row}
+                for dataset, path in zip(params.datasets, teacher_files) for teacher, row in load_json(path).items()]
+    students = []
+    for record, path in student_files:
+        m = load_json(path)
+        students.append({**record, **{k: m[k] for k in ("test_error", "quantum_parameters", "classical_parameters")}})
     return pd.DataFrame(students), pd.DataFrame(teachers)
 
 
+def write_tables(records: pd.DataFrame, teachers: pd.DataFrame) -> dict:
+    """Every output file of the stage; returns the headline numbers."""
+    gains = report.gains_table(records, teachers)
+    table = report.error_table(records, gains)
+    with atomic_path(paths.ERROR_TABLE_CSV) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4f")
+    with atomic_path(paths.GAINS_CSV) as tmp:
+        gains.to_csv(tmp, index=False, float_format="%.4f")
+    markdown = report.to_markdown(table, gains)
+    with atomic_path(paths.ERROR_TABLE_MD) as tmp:
+        tmp.write_text(markdown)
+    with atomic_path(paths.ERRORS_PLOT) as tmp:
+        report.plot_errors_by_method(gains, table, tmp)
+    with atomic_path(paths.GAINS_PLOT) as tmp:
+        report.plot_gains(gains, tmp)
+    headline = report.summary(gains)
+    save_json(headline, paths.SUMMARY)
+    print(markdown)
+    return headline
+
+
 def main(argv: list[str]) -> None:
-    argparse.ArgumentParser(description=__doc__).parse_args(argv)
+    args = parse_args(argv)
     params = load_params()
-    logged = {k: params[k] for k in ("datasets", "students", "seeds")}
-    logged["distill"] = {"teachers": params["distill"]["teachers"]}
-    logged["data"] = {"classes": params["data"]["classes"]}
-    with stage_run("aggregate", params["mlflow"]["experiment"], logged, {"role": "aggregate"}) as tracker:
-        records, teachers = collect(params)
-        gains = report.gains_table(records, teachers)
-        table = report.error_table(records, gains)
-        with atomic_path(paths.ERROR_TABLE_CSV) as tmp:
-            table.to_csv(tmp, index=False, float_format="%.4f")
-        with atomic_path(paths.GAINS_CSV) as tmp:
-            gains.to_csv(tmp, index=False, float_format="%.4f")
-        markdown = report.to_markdown(table, gains)
-        with atomic_path(paths.ERROR_TABLE_MD) as tmp:
-            tmp.write_text(markdown)
-        with atomic_path(paths.ERRORS_PLOT) as tmp:
-            report.plot_errors_by_method(gains, table, tmp)
-        with atomic_path(paths.GAINS_PLOT) as tmp:
-            report.plot_gains(gains, tmp)
-        headline = report.summary(gains)
-        save_json(headline, paths.SUMMARY)
+    logged = select(params, params_read(args))
+    with stage_run(run_name(args), params.mlflow.experiment, logged, {"role": "aggregate"}) as tracker:
+        teacher_files, student_files = metrics_files(params)
+        tracker.log_inputs(teacher_files + [p for _, p in student_files])
+        headline = write_tables(*collect(params))
         tracker.log_metrics(headline)
         for path in (paths.ERROR_TABLE_CSV, paths.GAINS_CSV, paths.ERROR_TABLE_MD, paths.SUMMARY,
                      paths.ERRORS_PLOT, paths.GAINS_PLOT):
             tracker.log_artifact(path)
-        print(markdown)
 
 
 if __name__ == "__main__":

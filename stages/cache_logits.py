@@ -12,34 +12,56 @@ from __future__ import annotations
 import argparse
 
 from c2q import paths
-from c2q.config import load_params
-from c2q.splits import load_splits
+from c2q.config import Params, load_params, select
 from c2q.io import atomic_path, load_json, load_tensors, save_json, save_tensors
-from c2q.teachers import ENSEMBLE, build_teacher, ensemble_logits
+from c2q.registry import ENSEMBLE
+from c2q.splits import Split, load_splits
+from c2q.teachers import build_teacher, ensemble_logits
 from c2q.train import accuracy, predict
 from c2q.tracking import stage_run
 from stages import run, stage_name
 
 
-def main(argv: list[str]) -> None:
+def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("dataset")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def run_name(args: argparse.Namespace) -> str:
+    return stage_name("cache_logits", args.dataset)
+
+
+def params_read(args: argparse.Namespace) -> list[str]:
+    return ["teacher", "distill.teachers", "distill.ensemble"]
+
+
+def teacher_logits(params: Params, dataset: str, teacher: str, splits: dict[str, Split]) -> dict:
+    """A trained teacher's logits on every split."""
+    n_classes = int(splits["train"].y.max()) + 1
+    model = build_teacher(teacher, tuple(splits["train"].x.shape[1:]), n_classes,
+                          **params.teacher.architecture(teacher))
+    model.load_state_dict(load_tensors(paths.teacher_model(dataset, teacher)))
+    return {s: predict(model, split.x) for s, split in splits.items()}
+
+
+def main(argv: list[str]) -> None:
+    args = parse_args(argv)
     params = load_params()
-    wanted = params["distill"]["teachers"]
-    members = params["distill"]["ensemble"] if ENSEMBLE in wanted else []
-    trained = [t for t in params["teachers"] if t in wanted or t in members]
-    name = stage_name("cache_logits", args.dataset)
-    logged = {"distill": {"teachers": wanted, "ensemble": members}}
+    wanted = params.distill.teachers
+    members = params.distill.ensemble if ENSEMBLE in wanted else []
+    trained = list(dict.fromkeys([t for t in wanted if t != ENSEMBLE] + members))
+    name = run_name(args)
     tags = {"dataset": args.dataset, "teacher": ",".join(wanted), "role": "teacher"}
-    with stage_run(name, params["mlflow"]["experiment"], logged, tags) as tracker:
+    with stage_run(name, params.mlflow.experiment, select(params, params_read(args)), tags) as tracker:
+        inputs = [paths.split_file(args.dataset)]
+        inputs += [p for t in trained for p in (paths.teacher_model(args.dataset, t),
+                                                paths.teacher_metrics(args.dataset, t))]
+        tracker.log_inputs(inputs)
         splits = load_splits(paths.split_file(args.dataset))
-        n_classes = int(splits["train"].y.max()) + 1
         logits, summary = {}, {}
         for teacher in trained:
-            model = build_teacher(teacher, tuple(splits["train"].x.shape[1:]), n_classes, **params["teacher"][teacher])
-            model.load_state_dict(load_tensors(paths.teacher_model(args.dataset, teacher)))
-            logits[teacher] = {s: predict(model, split.x) for s, split in splits.items()}
+            logits[teacher] = teacher_logits(params, args.dataset, teacher, splits)
             summary[teacher] = {"parameters": load_json(paths.teacher_metrics(args.dataset, teacher))["parameters"]}
         if members:
             logits[ENSEMBLE] = {s: ensemble_logits([logits[m][s] for m in members]) for s in splits}
@@ -54,6 +76,8 @@ def main(argv: list[str]) -> None:
         summary = {t: summary[t] for t in wanted}
         save_json(summary, paths.logits_metrics(args.dataset))
         tracker.log_metrics(summary)
+        for path in [paths.logits_file(args.dataset, t) for t in wanted] + [paths.logits_metrics(args.dataset)]:
+            tracker.log_artifact(path)
         for teacher, row in summary.items():
             print(f"{name}: {teacher} test error {row['test_error']:.4f} ({row['parameters']} parameters)")
 

@@ -11,19 +11,31 @@ from c2q.tracking import stage_run
 from stages import run, stage_name
 
 
-def main(argv: list[str]) -> None:
+def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("dataset")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def run_name(args: argparse.Namespace) -> str:
+    return stage_name("download", args.dataset)
+
+
+def params_read(args: argparse.Namespace) -> list[str]:
+    return []
+
+
+def main(argv: list[str]) -> None:
+    args = parse_args(argv)
     params = load_params()
     mirror = data.mirror_from_env()
-    name = stage_name("download", args.dataset)
-    with stage_run(name, params["mlflow"]["experiment"], {}, {"dataset": args.dataset, "role": "data"}) as tracker:
+    name = run_name(args)
+    with stage_run(name, params.mlflow.experiment, {}, {"dataset": args.dataset, "role": "data"}) as tracker:
         out = paths.raw_dir(args.dataset)
         with atomic_path(out) as tmp:
             source = data.fetch(args.dataset, tmp, mirror)
             save_json(
-                {"dataset": args.dataset, "source": source, "sha256": data.DATASETS[args.dataset].files},
+                {"dataset": args.dataset, "source": source, "checksums": data.DATASETS[args.dataset].files},
                 tmp / "manifest.json",
             )
         tracker.log_artifact(out / "manifest.json")

@@ -1,9 +1,10 @@
 """Stage reduce: split one dataset into train/validation/test and reduce it for every student.
 
 Writes `split.pt` (uint8 images plus the train split's normalisation, what
-teachers see) and one `<student>.pt` per student variant (what that student
-sees). Every reduction is fitted on the train split only; the test split is
-transformed, never fitted on, and only ever used for final evaluation.
+teachers see), one `<student>.pt` per student variant (what that student
+sees) and `meta.json` (sizes, class names, each variant's input shape). Every
+reduction is fitted on the train split only; the test split is transformed,
+never fitted on, and only ever used for final evaluation.
 """
 
 from __future__ import annotations
@@ -13,12 +14,28 @@ import argparse
 import torch
 
 from c2q import data, paths
-from c2q.config import load_params, parse_student
+from c2q.config import DataParams, load_params, select
 from c2q.io import atomic_path, save_json, save_tensors
 from c2q.reduce import Reducer
-from c2q.splits import SPLITS, normalise
+from c2q.registry import DATASETS
+from c2q.splits import SPLITS, make_splits, normalise
 from c2q.tracking import stage_run
+from c2q.variants import parse_student
 from stages import run, stage_name
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("dataset")
+    return ap.parse_args(argv)
+
+
+def run_name(args: argparse.Namespace) -> str:
+    return stage_name("reduce", args.dataset)
+
+
+def params_read(args: argparse.Namespace) -> list[str]:
+    return ["data", "students"]
 
 
 def student_features(splits: dict[str, torch.Tensor], student: str, seed: int) -> dict[str, torch.Tensor]:
@@ -33,41 +50,46 @@ def student_features(splits: dict[str, torch.Tensor], student: str, seed: int) -
     return {**{f"{s}_x": reducer.transform(images[s]) for s in SPLITS}, **labels}
 
 
+def describe(dataset: str, cfg: DataParams, splits: dict[str, torch.Tensor]) -> dict:
+    """meta.json: what the split holds, for people and for the student stages' class names."""
+    names = DATASETS[dataset].classes
+    kept = list(range(len(names))) if cfg.classes == "all" else cfg.classes
+    return {
+        "dataset": dataset,
+        "image_shape": list(splits["train_x"].shape[1:]),
+        "class_subset": cfg.classes,
+        "classes": [{"label": i, "original": c, "name": names[c]} for i, c in enumerate(kept)],
+        "sizes": {s: len(splits[f"{s}_y"]) for s in SPLITS},
+        "class_counts": {s: splits[f"{s}_y"].bincount(minlength=len(kept)).tolist() for s in SPLITS},
+        "normalisation": {"mean": splits["mean"].tolist(), "std": splits["std"].tolist()},
+        "students": {},  # student variant -> shape of one input row
+    }
+
+
 def main(argv: list[str]) -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("dataset")
-    args = ap.parse_args(argv)
+    args = parse_args(argv)
     params = load_params()
-    cfg = params["data"]
-    name = stage_name("reduce", args.dataset)
-    logged = {"data": cfg, "students": params["students"]}
-    with stage_run(name, params["mlflow"]["experiment"], logged, {"dataset": args.dataset, "role": "data"}) as tracker:
-        spec = data.DATASETS[args.dataset]
-        classes = None if cfg["classes"] == "all" else cfg["classes"]
+    cfg = params.data
+    name = run_name(args)
+    logged = select(params, params_read(args))
+    with stage_run(name, params.mlflow.experiment, logged, {"dataset": args.dataset, "role": "data"}) as tracker:
+        tracker.log_inputs([paths.raw_dir(args.dataset)])
         raw = data.load_raw(args.dataset, paths.raw_dir(args.dataset))
-        splits = data.split(raw, cfg["val_fraction"], cfg["split_seed"], cfg["max_samples"], classes)
-        kept = classes or list(range(len(spec.classes)))
-        meta = {
-            "dataset": args.dataset,
-            "image_shape": list(splits["train_x"].shape[1:]),
-            "classes": [{"label": i, "original": c, "name": spec.classes[c]} for i, c in enumerate(kept)],
-            "sizes": {s: len(splits[f"{s}_y"]) for s in SPLITS},
-            "class_counts": {s: splits[f"{s}_y"].bincount(minlength=len(kept)).tolist() for s in SPLITS},
-            "normalisation": {"mean": splits["mean"].tolist(), "std": splits["std"].tolist()},
-            "students": {},  # student variant -> shape of one input row
-        }
+        classes = None if cfg.classes == "all" else cfg.classes
+        splits = make_splits(raw, cfg.val_fraction, cfg.split_seed, cfg.max_samples, classes)
+        meta = describe(args.dataset, cfg, splits)
         out = paths.reduced_dir(args.dataset)
         with atomic_path(out) as tmp:
             save_tensors(splits, tmp / paths.split_file(args.dataset).name)
-            for student in params["students"]:
-                features = student_features(splits, student, cfg["split_seed"])
+            for student in params.students:
+                features = student_features(splits, student, cfg.split_seed)
                 meta["students"][student] = list(features["train_x"].shape[1:])
                 save_tensors(features, tmp / paths.features_file(args.dataset, student).name)
-            save_json(meta, tmp / "meta.json")
+            save_json(meta, tmp / paths.meta_file(args.dataset).name)
         tracker.log_metrics({f"n_{s}": n for s, n in meta["sizes"].items()})
-        tracker.log_artifact(out / "meta.json")
+        tracker.log_artifact(paths.meta_file(args.dataset))
         print(f"{name}: train {meta['sizes']['train']}, val {meta['sizes']['val']}, test {meta['sizes']['test']}; "
-              f"features for {', '.join(params['students'])}")
+              f"features for {', '.join(params.students)}")
 
 
 if __name__ == "__main__":

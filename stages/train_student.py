@@ -10,20 +10,45 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+from pathlib import Path
 
 import torch
 
 from c2q import paths
-from c2q.config import load_params, parse_student
-from c2q.data import DataError
-from c2q.splits import load_splits
+from c2q.config import Params, load_params, select
 from c2q.distill import distillation_loss
-from c2q.io import atomic_path, load_json, load_tensors, save_json, save_tensors
+from c2q.errors import StageInputError
 from c2q.figures import plot_confusion
+from c2q.io import atomic_path, load_json, load_tensors, save_json
+from c2q.outputs import finish_training
+from c2q.splits import Split, load_splits
 from c2q.student import Student
-from c2q.train import accuracy, confusion_matrix, cross_entropy, fit, predict, training_key
+from c2q.train import LossFn, accuracy, confusion_matrix, cross_entropy, fit, predict, training_key
 from c2q.tracking import stage_run
+from c2q.variants import parse_student
 from stages import run, stage_name
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("role", choices=["baseline", "distilled"])
+    ap.add_argument("dataset")
+    ap.add_argument("student", help="variant name <reduction>-<encoding>-q<qubits>[-classical]")
+    ap.add_argument("seed", type=int)
+    ap.add_argument("--teacher", help="required for the distilled role")
+    args = ap.parse_args(argv)
+    if (args.role == "distilled") != (args.teacher is not None):
+        ap.error("--teacher is required for distilled students and not allowed for baselines")
+    return args
+
+
+def run_name(args: argparse.Namespace) -> str:
+    matrix = [args.dataset, args.student] + ([args.teacher] if args.teacher else []) + [args.seed]
+    return stage_name(f"train_{args.role}", *matrix)
+
+
+def params_read(args: argparse.Namespace) -> list[str]:
+    return ["student"] + (["distill.temperature", "distill.alpha"] if args.teacher else [])
 
 
 def weights_digest(model: torch.nn.Module) -> str:
@@ -35,85 +60,84 @@ def weights_digest(model: torch.nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
+def input_paths(args: argparse.Namespace) -> list[Path]:
+    files = [paths.features_file(args.dataset, args.student), paths.meta_file(args.dataset)]
+    return files + ([paths.logits_file(args.dataset, args.teacher)] if args.teacher else [])
+
+
+def loss_for(args: argparse.Namespace, params: Params, train: Split) -> LossFn:
+    """Cross-entropy for a baseline; the distillation loss against the cached teacher logits otherwise."""
+    if not args.teacher:
+        return cross_entropy
+    logits_file = paths.logits_file(args.dataset, args.teacher)
+    teacher_logits = load_tensors(logits_file)["train"]
+    if len(teacher_logits) != len(train):
+        raise StageInputError([str(logits_file), str(paths.features_file(args.dataset, args.student))],
+                              f"the teacher's logits hold {len(teacher_logits)} training rows, the features "
+                              f"{len(train)}")
+    T, alpha = params.distill.temperature, params.distill.alpha
+
+    def loss_fn(logits, labels, index):
+        return distillation_loss(logits, teacher_logits[index], labels, T, alpha)
+
+    return loss_fn
+
+
+def write_confusion(name: str, ids: tuple, test_logits: torch.Tensor, test: Split, class_names: list[str]) -> Path:
+    """The test-set confusion matrix as JSON counts and a PNG beside it; returns the JSON path."""
+    matrix = confusion_matrix(test_logits, test.y, len(class_names))
+    path = paths.student_confusion(*ids)
+    save_json({"classes": class_names, "matrix": matrix}, path)
+    error = 1 - accuracy(test_logits, test.y)
+    with atomic_path(path.with_suffix(".png")) as tmp:
+        plot_confusion(matrix, class_names, f"{name}\ntest error {100 * error:.2f}%", tmp)
+    return path
+
+
 def main(argv: list[str]) -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("role", choices=["baseline", "distilled"])
-    ap.add_argument("dataset")
-    ap.add_argument("student", help="variant name <reduction>-<encoding>-q<qubits>[-classical]")
-    ap.add_argument("seed", type=int)
-    ap.add_argument("--teacher", help="required for the distilled role")
-    args = ap.parse_args(argv)
-    if (args.role == "distilled") != (args.teacher is not None):
-        ap.error("--teacher is required for distilled students and not allowed for baselines")
+    args = parse_args(argv)
     params = load_params()
     variant = parse_student(args.student)
-    cfg = params["student"]
-    teacher = args.teacher if args.role == "distilled" else None
-
-    matrix = [args.dataset, args.student] + ([teacher] if teacher else []) + [args.seed]
-    name = stage_name(f"train_{args.role}", *matrix)
+    cfg, name = params.student, run_name(args)
     tags = {
         "dataset": args.dataset, "student": args.student, "reduction": variant.reduction,
-        "encoding": variant.encoding, "qubits": variant.qubits, "teacher": teacher or "none",
+        "encoding": variant.encoding, "qubits": variant.qubits, "teacher": args.teacher or "none",
         "seed": args.seed, "role": args.role, "core": "classical" if variant.classical else "quantum",
-        "classes": params["data"]["classes"],
     }
-    logged = {"student": cfg, "data": params["data"]}
-    if teacher:
-        logged["distill"] = {k: params["distill"][k] for k in ("temperature", "alpha")}
-    ids = (args.role, args.dataset, args.student, args.seed, teacher)
-    with stage_run(name, params["mlflow"]["experiment"], logged, tags) as tracker:
-        inputs = [paths.features_file(args.dataset, args.student)]
-        inputs += [paths.logits_file(args.dataset, teacher)] if teacher else []
-        splits = load_splits(inputs[0])
-        n_classes = int(splits["train"].y.max()) + 1
-        in_features = splits["train"].x[0].numel()
+    logged = select(params, params_read(args))
+    ids = (args.role, args.dataset, args.student, args.seed, args.teacher)
+    with stage_run(name, params.mlflow.experiment, logged, tags) as tracker:
+        digests = tracker.log_inputs(input_paths(args))
+        meta = load_json(paths.meta_file(args.dataset))
+        classes = meta["class_subset"]
+        tracker.set_tags({"classes": classes if classes == "all" else ",".join(map(str, classes))})
+        splits = load_splits(paths.features_file(args.dataset, args.student))
+        class_names = [c["name"] for c in meta["classes"]]
         torch.manual_seed(args.seed)
-        model = Student(in_features, n_classes, variant, cfg["layers"], cfg["simulator"])
+        model = Student(splits["train"].x[0].numel(), len(class_names), variant, cfg.layers, cfg.simulator)
         init_digest = weights_digest(model)
-
-        loss_fn = cross_entropy
-        if teacher:
-            teacher_logits = load_tensors(paths.logits_file(args.dataset, teacher))["train"]
-            if len(teacher_logits) != len(splits["train"]):
-                raise DataError(f"{paths.logits_file(args.dataset, teacher)} does not match the train split; rerun dvc repro")
-            T, alpha = params["distill"]["temperature"], params["distill"]["alpha"]
-
-            def loss_fn(logits, labels, index):
-                return distillation_loss(logits, teacher_logits[index], labels, T, alpha)
-
         result = fit(
-            model, splits["train"], splits["val"], epochs=cfg["epochs"], batch_size=cfg["batch_size"],
-            lr=cfg["lr"], seed=args.seed, loss_fn=loss_fn, on_epoch=tracker.log_epoch, desc=name,
-            checkpoint=paths.checkpoint(name), checkpoint_key=training_key(logged, inputs),
+            model, splits["train"], splits["val"], epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+            seed=args.seed, loss_fn=loss_for(args, params, splits["train"]), on_epoch=tracker.log_epoch,
+            desc=name, checkpoint=paths.checkpoint(name), checkpoint_key=training_key(logged, digests),
         )
         test_logits = predict(model, splits["test"].x)
         test_accuracy = accuracy(test_logits, splits["test"].y)
         counts = model.parameter_counts()
         metrics = {
             "best_epoch": result.best_epoch,
-            "val_accuracy": result.best_val_accuracy,
+            "best_val_accuracy": result.best_val_accuracy,
             "test_accuracy": test_accuracy,
             "test_error": 1 - test_accuracy,
             "quantum_parameters": counts["quantum"],
             "classical_parameters": counts["classical"],
             "init_digest": init_digest,
         }
-        confusion = paths.student_confusion(*ids)
-        class_names = [c["name"] for c in load_json(paths.reduced_dir(args.dataset) / "meta.json")["classes"]]
-        save_json({"classes": class_names, "matrix": confusion_matrix(test_logits, splits["test"].y, n_classes)},
-                  confusion)
-        with atomic_path(confusion.with_suffix(".png")) as tmp:
-            plot_confusion(load_json(confusion)["matrix"], class_names,
-                           f"{name}\ntest error {100 * (1 - test_accuracy):.2f}%", tmp)
-        save_tensors(model.state_dict(), paths.student_model(*ids))
-        save_json(result.history, paths.student_curve(*ids))
-        save_json(metrics, paths.student_metrics(*ids))  # last: its presence marks a finished student
-        paths.checkpoint(name).unlink(missing_ok=True)
-        tracker.log_metrics(metrics)
-        for path in (paths.student_curve(*ids), confusion, confusion.with_suffix(".png")):
-            tracker.log_artifact(path)
-        print(f"{name}: best epoch {result.best_epoch}, val acc {result.best_val_accuracy:.4f}, test acc {test_accuracy:.4f}")
+        confusion = write_confusion(name, ids, test_logits, splits["test"], class_names)
+        finish_training(tracker, name, model, result, metrics,
+                        model_path=paths.student_model(*ids), curve_path=paths.student_curve(*ids),
+                        metrics_path=paths.student_metrics(*ids), checkpoint=paths.checkpoint(name),
+                        artifacts=(confusion, confusion.with_suffix(".png")))
 
 
 if __name__ == "__main__":

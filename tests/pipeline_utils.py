@@ -45,26 +45,32 @@ def _merge(base: dict, update: dict) -> None:
             base[k] = v
 
 
-def env(mirror: Path | None) -> dict[str, str]:
+def env(mirror: Path | None, trace: Path | None = None) -> dict[str, str]:
+    """The environment of a test's `dvc` or stage; with `trace`, every stage process records the
+    files it opens into that folder (see tests/io_trace/sitecustomize.py)."""
     e = dict(os.environ)
     e["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{e['PATH']}"
     e.pop("MLFLOW_TRACKING_URI", None)
     e.pop("DVC_ROOT", None)
     if mirror is not None:
         e["C2Q_DATA_MIRROR"] = str(mirror)
+    if trace is not None:
+        e["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "tests/io_trace"), e.get("PYTHONPATH")]))
+        e["C2Q_IO_TRACE"] = str(trace)
     return e
 
 
-def run(cmd: list[str], cwd: Path, mirror: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, cwd=cwd, env=env(mirror), capture_output=True, text=True)
+def run(cmd: list[str], cwd: Path, mirror: Path | None = None, check: bool = True,
+        trace: Path | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=env(mirror, trace), capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
 
 
-def repro(repo: Path, mirror: Path) -> list[str]:
+def repro(repo: Path, mirror: Path, trace: Path | None = None) -> list[str]:
     """Run `dvc repro`; return the names of the stages that actually ran."""
-    proc = run(["dvc", "repro"], repo, mirror)
+    proc = run(["dvc", "repro"], repo, mirror, trace=trace)
     return re.findall(r"Running stage '([^']+)'", proc.stdout)
 
 

@@ -95,3 +95,17 @@ def test_markdown_shows_both_tables(aggregated):
     md = (aggregated / "metrics/error_table.md").read_text()
     assert "| mnist | fc-amplitude-q4 | all | 24 / 12610 | 31.00 ± 1.00 | 29.00 ± 1.00 | 27.00 ± 1.00 | 22.0 |" in md
     assert "| mnist | fc-amplitude-q4 | ensemble | 1.20 | 99,999 |" in md
+
+
+def test_a_missing_metrics_file_is_named_as_a_missing_input_not_a_params_problem(aggregated, tmp_path):
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(aggregated, root, ignore=shutil.ignore_patterns("mlflow.db*", "mlartifacts"))
+    (root / "metrics/students/distilled/digits/pca-angle-q3-lenet-s2.json").unlink()
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.run([sys.executable, "-m", "stages.aggregate"], cwd=root, env=env, capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "metrics/students/distilled/digits/pca-angle-q3-lenet-s2.json" in proc.stderr
+    assert "missing" in proc.stderr and "dvc repro" in proc.stderr and "params.yaml has" not in proc.stderr

@@ -10,6 +10,8 @@ import pytest
 import torch
 
 from c2q import data
+from c2q.errors import DatasetFileError
+from c2q.splits import make_splits
 
 BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 
@@ -49,7 +51,7 @@ def test_loads_batches_in_the_real_format(tmp_path):
 
 def test_split_and_teacher_input_for_colour_images(tmp_path):
     write_cifar(tmp_path, n=40)
-    s = data.split(data.load_raw("cifar10", tmp_path), 0.25, seed=0)
+    s = make_splits(data.load_raw("cifar10", tmp_path), 0.25, seed=0)
     assert s["mean"].shape == (3,) and s["train_x"].shape[1:] == (3, 32, 32)
 
 
@@ -57,7 +59,7 @@ def test_wrong_shape_batch_names_the_file(tmp_path):
     bad = _batch(12, 0)
     bad[b"data"] = bad[b"data"][:, :1024]
     write_cifar(tmp_path, overrides={"data_batch_3": bad})
-    with pytest.raises(data.DataError, match="data_batch_3.*shape \\(N, 3072\\)"):
+    with pytest.raises(DatasetFileError, match="data_batch_3.*shape \\(N, 3072\\)"):
         data.load_raw("cifar10", tmp_path)
 
 
@@ -70,7 +72,7 @@ def test_batches_cannot_run_code(tmp_path):
     write_cifar(tmp_path)
     with open(tmp_path / "cifar-10-batches-py" / "test_batch", "wb") as f:
         pickle.dump({b"data": _Exploit(), b"labels": []}, f, protocol=2)
-    with pytest.raises(data.DataError, match="test_batch.*refusing to load posix.system"):
+    with pytest.raises(DatasetFileError, match="test_batch.*refusing to load posix.system"):
         data.load_raw("cifar10", tmp_path)
 
 
@@ -81,6 +83,6 @@ def test_mirror_tarball_is_extracted_and_checksummed(tmp_path):
     mirror.mkdir()
     with tarfile.open(mirror / "cifar-10-python.tar.gz", "w:gz") as tar:
         tar.add(tmp_path / "src" / "cifar-10-batches-py", arcname="cifar-10-batches-py")
-    with pytest.raises(data.DataError, match="checksum mismatch for .*data_batch_1"):
+    with pytest.raises(DatasetFileError, match="checksum mismatch for .*data_batch_1"):
         data.fetch("cifar10", tmp_path / "root", mirror)
     assert (tmp_path / "root/cifar-10-batches-py/test_batch").is_file()

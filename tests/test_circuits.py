@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from c2q.circuits import ENCODINGS, QuantumLayer, amplitude_state, encode, encoder_input_size
+from c2q.circuits import QuantumLayer, amplitude_state, encode
+from c2q.registry import ENCODINGS
+from c2q.variants import encoder_input_size
 from tests.statevector import encoded_state, expectations_z
 
 

@@ -1,7 +1,9 @@
 import pytest
 import yaml
 
-from c2q.config import ConfigError, load_params, parse_student, validate
+from c2q.config import load_params, select, validate
+from c2q.errors import ParamsError
+from c2q.variants import parse_student
 from tests.conftest import REPO
 
 
@@ -17,12 +19,12 @@ def test_shipped_params_are_valid():
     "key,value,words",
     [
         ("distill.temprature", 3.0, ["distill.temprature", "unknown key"]),
-        ("distill.temperature", 0, ["distill.temperature", "> 0"]),
-        ("distill.alpha", 1.5, ["distill.alpha", "[0, 1]"]),
-        ("data.val_fraction", 1.0, ["data.val_fraction", "(0, 1)"]),
-        ("student.epochs", 0, ["student.epochs", ">= 1"]),
+        ("distill.temperature", 0, ["distill.temperature", "greater than 0"]),
+        ("distill.alpha", 1.5, ["distill.alpha", "less than or equal to 1", "1.5"]),
+        ("data.val_fraction", 1.0, ["data.val_fraction", "less than 1"]),
+        ("student.epochs", 0, ["student.epochs", "greater than or equal to 1"]),
         ("student.lr", "fast", ["student.lr", "number"]),
-        ("seeds", [], ["seeds", "non-empty list"]),
+        ("seeds", [], ["seeds", "at least 1 item"]),
         ("datasets", ["imagenet"], ["datasets", "imagenet", "mnist"]),
         ("students", ["fc-amplitude-q11"], ["students", "qubits 11", "2..10"]),
         ("students", ["fc-amplitude"], ["students", "<reduction>-<encoding>-q<qubits>"]),
@@ -34,23 +36,33 @@ def test_shipped_params_are_valid():
         ("data.classes", [1, 1, 2], ["data.classes", "repeated"]),
         ("data.classes", "some", ["data.classes", "'all' or a list"]),
         ("data.classes", [0, 10], ["data.classes", "out of range for mnist (0..9)"]),
-        ("teacher.alexnet.width", -1, ["teacher.alexnet.width", "> 0"]),
+        ("teacher.alexnet.width", -1, ["teacher.alexnet.width", "greater than or equal to 0.015625"]),
         ("colour", "red", ["colour", "unknown key", "allowed here"]),
         ("students", ["fc-amplitude-q1"], ["students", "qubits 1", "2..10"]),
-        ("student.batch_size", 0, ["student.batch_size", ">= 1"]),
+        ("student.batch_size", 0, ["student.batch_size", "greater than or equal to 1"]),
         ("student.batch_size", 2.5, ["student.batch_size", "integer"]),
         ("student.layers", True, ["student.layers", "integer"]),
-        ("teacher.lenet.lr", -0.1, ["teacher.lenet.lr", "> 0"]),
+        ("teacher.lenet.lr", -0.1, ["teacher.lenet.lr", "greater than 0"]),
         ("teacher.lenet", {"epochs": 1}, ["teacher.lenet.batch_size", "missing"]),
-        ("seeds", [0, -1], ["seeds", "-1", ">= 0"]),
+        ("seeds", [0, -1], ["seeds[1]", "-1", "greater than or equal to 0"]),
         ("seeds", [1, 1], ["seeds", "repeated"]),
-        ("data.max_samples", 5, ["data.max_samples", ">= 20"]),
-        ("data.val_fraction", 0, ["data.val_fraction", "(0, 1)"]),
+        ("data.max_samples", 5, ["data.max_samples", "greater than or equal to 20"]),
+        ("data.val_fraction", 0, ["data.val_fraction", "greater than 0"]),
         ("data.split_seed", "zero", ["data.split_seed", "integer"]),
-        ("mlflow.experiment", "", ["mlflow.experiment", "non-empty string"]),
+        ("mlflow.experiment", "", ["mlflow.experiment", "at least 1 character"]),
         ("distill", None, ["distill", "must be a mapping"]),
         ("distill.ensemble", ["vgg"], ["distill.ensemble", "vgg", "lenet"]),
         ("distill.teachers", ["lenet", "ensemble", "lenet"], ["distill.teachers", "repeated"]),
+        # accepted before the typed schema: non-finite numbers, degenerate widths, non-canonical names
+        ("data.val_fraction", float("nan"), ["data.val_fraction", "finite number", "nan"]),
+        ("distill.alpha", float("nan"), ["distill.alpha", "finite number", "nan"]),
+        ("distill.temperature", float("inf"), ["distill.temperature", "finite number", "inf"]),
+        ("student.lr", float("inf"), ["student.lr", "finite number", "inf"]),
+        ("teacher.alexnet.width", float("inf"), ["teacher.alexnet.width", "finite number"]),
+        ("teacher.alexnet.width", 1.0e-9, ["teacher.alexnet.width", "greater than or equal to 0.015625", "1e-09"]),
+        ("teacher.alexnet.width", 8, ["teacher.alexnet.width", "less than or equal to 4"]),
+        ("students", ["fc-amplitude-q04"], ["students[0]", "'fc-amplitude-q04'", "write it as 'fc-amplitude-q4'"]),
+        ("student.lr", "0.01", ["student.lr", "valid number", "'0.01'"]),
     ],
 )
 def test_bad_values_are_reported_by_key(key, value, words):
@@ -71,7 +83,7 @@ def test_every_problem_is_reported_at_once(tmp_path):
     params["student"]["batch_size"] = 0
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params))
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(ParamsError) as err:
         load_params(path)
     assert len(err.value.problems) == 2
     assert "distill.alpha" in str(err.value) and "student.batch_size" in str(err.value)
@@ -80,8 +92,28 @@ def test_every_problem_is_reported_at_once(tmp_path):
 def test_yaml_syntax_error_is_a_config_error(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("data: [unclosed\n")
-    with pytest.raises(ConfigError, match="YAML syntax error"):
+    with pytest.raises(ParamsError, match="YAML syntax error"):
         load_params(path)
+
+
+def test_params_are_typed_objects_and_ints_stand_for_floats(tmp_path):
+    raw = _default()
+    raw["distill"]["temperature"] = 3  # YAML `3` is an int; a float param takes it
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    params = load_params(path)
+    assert params.distill.temperature == 3 and params.student.lr == raw["student"]["lr"]
+    assert params.teacher.architecture("alexnet") == {"width": raw["teacher"]["alexnet"]["width"]}
+    assert params.teacher.architecture("lenet") == {}
+    assert select(params, ["student.lr", "distill"]) == {"student": {"lr": raw["student"]["lr"]},
+                                                       "distill": raw["distill"] | {"temperature": 3}}
+
+
+def test_an_unknown_key_in_a_section_lists_what_is_allowed_there():
+    params = _default()
+    params["teacher"]["alexnet"]["widht"] = 0.5
+    assert validate(params) == ["teacher.alexnet.widht: unknown key; allowed here: "
+                                "['batch_size', 'epochs', 'lr', 'width']"]
 
 
 def test_parse_student():
@@ -118,5 +150,5 @@ def test_cross_checks_still_run_beside_an_unrelated_bad_key():
 def test_the_top_level_must_be_a_mapping(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("- just\n- a list\n")
-    with pytest.raises(ConfigError, match="params: must be a mapping"):
+    with pytest.raises(ParamsError, match="params: must be a mapping"):
         load_params(path)

@@ -3,7 +3,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from c2q.config import parse_student
+from c2q.variants import parse_student
 from c2q.distill import distillation_loss
 from c2q.student import Student
 

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from c2q import data
+from c2q.errors import DatasetFileError
 from tests.conftest import REPO
 
 
@@ -26,7 +27,7 @@ def test_truncated_gzip_names_the_file(mirror, tmp_path):
     fake = _mirror_copy(mirror, tmp_path)
     gz = fake / "MNIST/raw/train-labels-idx1-ubyte.gz"
     gz.write_bytes(gz.read_bytes()[: gz.stat().st_size // 2])
-    with pytest.raises(data.DataError, match="train-labels-idx1-ubyte"):
+    with pytest.raises(DatasetFileError, match="train-labels-idx1-ubyte"):
         data.fetch("mnist", tmp_path / "root", fake)
 
 
@@ -37,7 +38,7 @@ def test_wrong_idx_header_names_the_file(tmp_path):
         (raw / name).write_bytes(b"\x00\x00\x08\x03" + (1).to_bytes(4, "big") + (2).to_bytes(4, "big") * 2 + bytes(4))
     for name in ("train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"):
         (raw / name).write_bytes(b"\x00\x00\x08\x03" + bytes(12))  # says 3 dimensions: an image file
-    with pytest.raises(data.DataError, match="train-labels-idx1-ubyte: not a uint8 IDX file with 1 dimension"):
+    with pytest.raises(DatasetFileError, match="train-labels-idx1-ubyte: not a uint8 IDX file with 1 dimension"):
         data.load_raw("mnist", tmp_path)
 
 
@@ -46,7 +47,7 @@ def test_idx_length_mismatch_names_the_file(tmp_path):
     raw.mkdir(parents=True)
     (raw / "train-images-idx3-ubyte").write_bytes(
         b"\x00\x00\x08\x03" + (10).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2 + bytes(100))
-    with pytest.raises(data.DataError, match="train-images-idx3-ubyte: header says \\[10, 28, 28\\]"):
+    with pytest.raises(DatasetFileError, match="train-images-idx3-ubyte: header says \\[10, 28, 28\\]"):
         data.load_raw("mnist", tmp_path)
 
 
@@ -69,7 +70,7 @@ def test_bad_params_stop_every_stage_before_any_output(tmp_path):
     for args in (["stages.download", "digits"], ["stages.reduce", "digits"], ["stages.aggregate"]):
         proc = _stage(args, tmp_path)
         assert proc.returncode == 2, proc.stderr
-        assert "seeds: must be a non-empty list" in proc.stderr and "Traceback" not in proc.stderr
+        assert "seeds: list should have at least 1 item" in proc.stderr and "Traceback" not in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # no data, no mlflow.db
 
 

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
+from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from c2q.splits import load_splits
 from c2q.io import load_tensors
 from c2q.teachers import build_teacher
 from c2q.train import predict
-from tests.pipeline_utils import commit_all, env, make_repo, repro, run, set_params
+from tests.dvc_stages import declared_stages
+from tests.pipeline_utils import commit_all, env, free_port, make_repo, repro, run, set_params
 
 pytestmark = pytest.mark.pipeline
 
@@ -40,8 +47,67 @@ def _students(kind: str, seeds, teacher: str | None = None) -> list[str]:
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
-    repo = make_repo(tmp_path_factory.mktemp("digits") / "repo", PARAMS)
-    return repo, repro(repo, mirror=None)
+    root = tmp_path_factory.mktemp("digits")
+    repo = make_repo(root / "repo", PARAMS)
+    trace = root / "io-trace"
+    trace.mkdir()
+    return repo, repro(repo, mirror=None, trace=trace)
+
+
+# Files stages open that are not DVC's business: params (checked as params), code (checked by import;
+# git probes it too), git's own files (MLflow reads the commit), MLflow's store and artifact copies,
+# and training checkpoints.
+_NOT_DATA = re.compile(r"^(params\.yaml|mlflow\.db.*|mlartifacts/.*|\.checkpoints/.*|\.git/.*|c2q/.*|stages/.*)$")
+
+
+def _opened_by_stage(repo):
+    """{(module file, argv): (files read, files written)} for every stage process of the first repro."""
+    traces = {}
+    for path in (repo.parent / "io-trace").glob("*.json"):
+        t = json.loads(path.read_text())
+        script = Path(t["argv"][0])
+        if script.parent == repo / "stages":  # not dvc itself, which loads the same sitecustomize
+            writes = {p for p in t["writes"] if not _NOT_DATA.search(p)}
+            reads = {p for p in t["reads"] if not _NOT_DATA.search(p)}
+            traces[(f"stages.{script.stem}", tuple(t["argv"][1:]))] = (reads, writes)
+    return traces
+
+
+def _under(path: str, declared: set[str]) -> bool:
+    return any(path == d or path.startswith(d + "/") for d in declared)
+
+
+def test_every_stage_reads_and_writes_exactly_what_dvc_yaml_declares(digits):
+    """(b) the files a stage opens for reading are its declared deps, and it reads every one;
+    (c) the files it writes are its declared outs, and it writes every one."""
+    repo, _ = digits
+    traces = _opened_by_stage(repo)
+    problems = []
+    for stage in declared_stages(repo):
+        reads, writes = traces[(stage.module, tuple(stage.argv))]
+        reads = {p for p in reads if not _under(p, stage.outs)}  # re-reading its own output is no input
+        problems += [f"{stage.name} reads {p}, not in its deps" for p in sorted(reads) if not _under(p, stage.files)]
+        problems += [f"{stage.name} declares dep {d} but never reads it" for d in sorted(stage.files)
+                     if not any(_under(p, {d}) for p in reads)]
+        problems += [f"{stage.name} writes {p}, not in its outs" for p in sorted(writes) if not _under(p, stage.outs)]
+        problems += [f"{stage.name} declares out {o} but never writes it" for o in sorted(stage.outs)
+                     if not any(_under(p, {o}) for p in writes)]
+    assert not problems, "\n".join(problems)
+
+
+def test_outputs_hold_no_absolute_path_host_name_or_time(digits):
+    repo, _ = digits
+    host, year = socket.gethostname(), time.strftime("%Y")
+    texts = [p for stage in declared_stages(repo) for out in stage.outs for p in _files(repo / out)
+             if p.suffix in (".json", ".csv", ".md")]
+    assert len(texts) > 20
+    for path in texts:
+        content = path.read_text()
+        assert str(repo.parent) not in content and host not in content and f"{year}-" not in content, path
+
+
+def _files(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
 
 
 def test_every_combination_is_its_own_stage(digits):
@@ -108,14 +174,92 @@ def test_mlflow_tags_line_up_baselines_and_distilled_students(digits):
             filter_string=f"tags.role = '{role}' and tags.dataset = 'digits' and tags.teacher = '{teacher}'",
         )
         assert sorted(runs["tags.dvc_stage"]) == sorted(_students(f"train_{role}", [0, 1], None if role == "baseline" else teacher))
-        assert runs["metrics.test_error"].between(0, 1).all() and runs["metrics.val_accuracy"].notna().all()
+        assert runs["metrics.test_error"].between(0, 1).all() and runs["metrics.best_val_accuracy"].notna().all()
         assert set(runs["tags.reduction"]) == {"fc", "pca"} and set(runs["tags.encoding"]) == {"angle", "amplitude"}
         assert set(runs["tags.seed"]) == {"0", "1"} and set(runs["tags.qubits"]) == {"3"}
+
+
+def test_mlflow_runs_show_curves_by_epoch_and_what_each_stage_was_made_from(digits):
+    """Curves at step = epoch only; the selected epoch under its own name; every input file with the
+    MD5 dvc.lock records for it; the weights as an artifact."""
+    repo, _ = digits
+    stage, name = "train_distilled@digits-fc-angle-q3-ensemble-1", "fc-angle-q3-ensemble-s1"
+    client = mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    [found] = client.search_runs([client.get_experiment_by_name("c2q-distillation").experiment_id],
+                                 f"tags.dvc_stage = '{stage}'")
+    curve = json.loads((repo / f"metrics/curves/students/distilled/digits/{name}.json").read_text())
+    metrics = json.loads((repo / f"metrics/students/distilled/digits/{name}.json").read_text())
+    for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+        history = client.get_metric_history(found.info.run_id, key)
+        assert [(m.step, m.value) for m in history] == [(row["epoch"], pytest.approx(row[key])) for row in curve]
+    assert found.data.metrics["best_val_accuracy"] == pytest.approx(metrics["best_val_accuracy"])
+    assert found.data.metrics["best_val_accuracy"] == max(row["val_accuracy"] for row in curve)
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"][stage]["deps"]
+    expected = {d["path"]: d["md5"] for d in lock if not d["path"].endswith(".py")}
+    assert {d.dataset.name: d.dataset.digest for d in found.inputs.dataset_inputs} == expected
+    artifacts = {a.path for a in client.list_artifacts(found.info.run_id, "models/students/distilled/digits")}
+    assert f"models/students/distilled/digits/{name}.pt" in artifacts
+    # ... and those artifacts sit where the README says: mlartifacts/ beside mlflow.db
+    assert (repo / "mlartifacts" / found.info.run_id / "artifacts" /
+            f"models/students/distilled/digits/{name}.pt").is_file()
+    assert not (repo / "mlruns").exists()
+
+
+def test_mlflow_ui_as_the_readme_starts_it_serves_every_run_and_its_files(digits):
+    repo, _ = digits
+    port = free_port()
+    ui = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "ui", "--backend-store-uri", "sqlite:///mlflow.db",
+                           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                          cwd=repo, env=env(None), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/health", timeout=2)
+                break
+            except OSError:
+                assert time.time() < deadline and ui.poll() is None, "mlflow ui did not start"
+                time.sleep(0.5)
+
+        def api(path, **body):
+            request = urllib.request.Request(f"{base}/api/2.0/mlflow/{path}", data=json.dumps(body).encode(),
+                                             headers={"Content-Type": "application/json"})
+            return json.loads(urllib.request.urlopen(request, timeout=30).read())
+
+        experiment = api("experiments/search", max_results=10)["experiments"]
+        [exp_id] = [e["experiment_id"] for e in experiment if e["name"] == "c2q-distillation"]
+        runs = api("runs/search", experiment_ids=[exp_id], max_results=1000,
+                   filter="tags.dvc_stage = 'aggregate'")["runs"]
+        assert runs and runs[0]["info"]["status"] == "FINISHED"
+        run_id = runs[0]["info"]["run_id"]
+        served = urllib.request.urlopen(
+            f"{base}/get-artifact?path=metrics/error_table.md&run_uuid={run_id}", timeout=30).read().decode()
+        assert served == (repo / "metrics/error_table.md").read_text()
+    finally:
+        os.killpg(ui.pid, signal.SIGTERM)
+        ui.wait(timeout=30)
+
+
+def test_dvc_plots_show_has_data_for_every_declared_plot(digits):
+    repo, _ = digits
+    shown = json.loads(run(["dvc", "plots", "show", "--json"], repo).stdout)
+    assert "errors" not in shown, shown.get("errors")
+    plots = shown["data"]
+    curves = [p for p in plots if p.startswith("metrics/curves/")]
+    assert len(curves) == 2 + 2 * len(STUDENTS) * 2  # 2 teachers, baseline and ensemble student per seed
+    for path in curves:
+        values = plots[path][0]["content"]["data"]["values"]
+        assert {v["field"] for v in values} == {"train_loss", "val_accuracy"} and values, path
+    for image in ("metrics/plots/errors_by_method.png", "metrics/plots/gains.png"):
+        assert plots[image][0]["type"] == "image"
 
 
 def test_dvc_metrics_show_prints_the_headline_numbers(digits):
     repo, _ = digits
     out = run(["dvc", "metrics", "show", "--json"], repo).stdout
+    assert list(json.loads(out)[""]["data"]) == ["metrics/summary.json"]  # the headline only, not every stage's file
     headline = json.loads(out)[""]["data"]["metrics/summary.json"]["data"]["digits"]
     assert set(headline) == set(STUDENTS)
     assert set(headline["fc-angle-q3"]) == {"baseline_error", "best_distilled_error", "gain"}

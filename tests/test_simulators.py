@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from c2q.circuits import ENCODINGS, QuantumLayer
-from c2q.config import parse_student
+from c2q.circuits import QuantumLayer
+from c2q.registry import ENCODINGS
+from c2q.variants import parse_student
 from c2q.splits import Split
 from c2q.student import Student
 from c2q.train import fit

@@ -1,10 +1,11 @@
 import pytest
 import torch
 
-from c2q.config import parse_student
+from c2q.variants import parse_student
 from c2q.splits import Split
 from c2q.student import Student
-from c2q.train import TrainingError, fit
+from c2q.errors import NonFiniteLossError
+from c2q.train import fit
 
 
 def _data(n=96, seed=0):
@@ -44,6 +45,7 @@ def test_a_checkpoint_of_another_training_is_ignored(tmp_path):
     ckpt = tmp_path / "stage.pt"
     with pytest.raises(Interrupt):
         _train(checkpoint=ckpt, checkpoint_key="old params", on_epoch=lambda row: (_ for _ in ()).throw(Interrupt))
+    assert torch.load(ckpt, weights_only=True)["key"] == "old params"  # there was a checkpoint to ignore
     model, result = _train(checkpoint=ckpt, checkpoint_key="new params")
     reference_model, reference = _train()
     assert result.history == reference.history
@@ -61,5 +63,5 @@ def test_a_non_finite_loss_names_the_epoch_and_the_param():
     model = Student(16, 3, parse_student("fc-amplitude-q2"), layers=1)
     with torch.no_grad():
         model.head.weight.fill_(float("nan"))
-    with pytest.raises(TrainingError, match="in epoch 1; lower the learning rate \\(lr in params.yaml\\)"):
+    with pytest.raises(NonFiniteLossError, match="in epoch 1; lower the learning rate \\(lr in params.yaml\\)"):
         fit(model, _data(), _data(32, 1), epochs=2, batch_size=16, lr=0.05, seed=0)

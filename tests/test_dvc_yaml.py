@@ -1,0 +1,58 @@
+"""dvc.yaml, the code and MLflow describe one pipeline: checked in seconds, without running a stage.
+
+For every stage dvc.yaml resolves on the shipped params.yaml:
+(a) its Python deps are exactly the project modules its script imports,
+    transitively (see NOT_SHAPING in tests/dvc_stages.py for the few exempt ones);
+(d) its name is the name the stage's code gives its MLflow run;
+and its params are exactly those the stage reads and logs. The files a stage
+reads and writes are checked against its deps and outs end to end, in
+tests/test_pipeline_digits.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.dvc_stages import NOT_SHAPING, code_deps, declared_stages, stage_module
+
+STAGES = declared_stages()
+
+
+def test_every_stage_kind_is_resolved():
+    kinds = {s.name.split("@")[0] for s in STAGES}
+    assert kinds == {"download", "reduce", "train_teacher", "cache_logits", "train_baseline", "train_distilled",
+                     "aggregate"}
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.name)
+def test_code_deps_are_exactly_the_imported_modules(stage):
+    imported = code_deps(stage.module)
+    problems = []
+    if undeclared := sorted(imported - stage.code):
+        problems.append(f"{stage.module} imports {undeclared}, which its deps do not list")
+    if unused := sorted(stage.code - imported):
+        problems.append(f"its deps list {unused}, which {stage.module} never imports")
+    assert not problems, f"dvc.yaml stage {stage.name}: " + "; ".join(problems)
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.name)
+def test_stage_name_is_the_mlflow_run_name(stage):
+    module = stage_module(stage.module)
+    assert module.run_name(module.parse_args(stage.argv)) == stage.name
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.name)
+def test_declared_params_are_the_params_the_stage_reads_and_logs(stage):
+    module = stage_module(stage.module)
+    read = set(module.params_read(module.parse_args(stage.argv)))
+    assert read == stage.params, f"dvc.yaml stage {stage.name} lists params {sorted(stage.params)}, " \
+                                 f"its code reads {sorted(read)}"
+
+
+def test_exempt_modules_exist_and_import_nothing_that_shapes_outputs():
+    """An exempt module that imported, say, c2q.train would hide a real dependency behind the exemption."""
+    from tests.dvc_stages import _imports
+
+    for path in NOT_SHAPING:
+        allowed = set(NOT_SHAPING) | {"c2q/registry.py", "c2q/variants.py", "c2q/io.py"}
+        assert _imports(path) <= allowed, f"{path} imports {sorted(_imports(path) - allowed)}"
