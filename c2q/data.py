@@ -68,7 +68,7 @@ def _load_idx(name: str, root: Path) -> dict[str, torch.Tensor]:
 
 def _fetch_torchvision(name: str, root: Path, mirror: Path | None) -> str:
     """Copy from the mirror (raw or .gz files) or let torchvision download."""
-    spec = DATASETS[name]
+    spec = SOURCES[name]
     if mirror is not None:
         for rel in spec.files:
             _copy_from_mirror(mirror, rel, root / rel, archive=_ARCHIVES.get(name))
@@ -203,7 +203,7 @@ _FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
 _TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
 _ARCHIVES = {"cifar10": "cifar-10-python.tar.gz"}
 
-DATASETS: dict[str, DatasetSource] = {
+SOURCES: dict[str, DatasetSource] = {
     "mnist": DatasetSource(
         _idx_files("MNIST", [
             "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
@@ -231,7 +231,7 @@ DATASETS: dict[str, DatasetSource] = {
 
 def verify_checksums(name: str, root: Path) -> None:
     """Stop with a message naming the first file whose checksum is wrong or missing."""
-    for rel, (algorithm, expected) in DATASETS[name].files.items():
+    for rel, (algorithm, expected) in SOURCES[name].files.items():
         path = root / rel
         if not path.is_file():
             raise DatasetFileError(f"{name}: expected file {path} is missing")
@@ -252,7 +252,7 @@ def fetch(name: str, root: Path, mirror: Path | None = None) -> str:
     """
     if mirror is not None and not mirror.is_dir():
         raise DatasetFileError(f"{MIRROR_ENV}={mirror} is not a directory")
-    source = DATASETS[name].fetch(name, root, mirror)
+    source = SOURCES[name].fetch(name, root, mirror)
     verify_checksums(name, root)
     load_raw(name, root)  # a file that passes its checksum must also parse
     return source
@@ -260,7 +260,7 @@ def fetch(name: str, root: Path, mirror: Path | None = None) -> str:
 
 def load_raw(name: str, root: Path) -> dict[str, torch.Tensor]:
     """Official train and test sets as uint8 images (N, C, H, W) and int64 labels."""
-    raw = DATASETS[name].load(name, root)
+    raw = SOURCES[name].load(name, root)
     expected = INFO[name].image_shape
     for split in ("train", "test"):
         if tuple(raw[f"{split}_x"].shape[1:]) != expected:

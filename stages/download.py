@@ -35,7 +35,7 @@ def main(argv: list[str]) -> None:
         with atomic_path(out) as tmp:
             source = data.fetch(args.dataset, tmp, mirror)
             save_json(
-                {"dataset": args.dataset, "source": source, "checksums": data.DATASETS[args.dataset].files},
+                {"dataset": args.dataset, "source": source, "checksums": data.SOURCES[args.dataset].files},
                 tmp / "manifest.json",
             )
         tracker.log_artifact(out / "manifest.json")
