@@ -50,11 +50,11 @@ def metrics_files(params: Params) -> tuple[list[Path], list[tuple[dict, Path]]]:
     return [paths.logits_metrics(d) for d in params.datasets], students
 
 
-def collect(params: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(one row per trained student, one row per teacher) from the metrics files."""
-    teacher_files, student_files = metrics_files(params)
+def collect(datasets: list[str], teacher_files: list[Path],
+            student_files: list[tuple[dict, Path]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row per trained student, one row per teacher) from the metrics files `metrics_files` names."""
     teachers = [{"dataset": dataset, "teacher": teacher, **row}
-                for dataset, path in zip(params.datasets, teacher_files) for teacher, row in load_json(path).items()]
+                for dataset, path in zip(datasets, teacher_files) for teacher, row in load_json(path).items()]
     students = []
     for record, path in student_files:
         m = load_json(path)
@@ -90,7 +90,7 @@ def main(argv: list[str]) -> None:
     with stage_run(run_name(args), params.mlflow.experiment, logged, {"role": "aggregate"}) as tracker:
         teacher_files, student_files = metrics_files(params)
         tracker.log_inputs(teacher_files + [p for _, p in student_files])
-        headline = write_tables(*collect(params))
+        headline = write_tables(*collect(params.datasets, teacher_files, student_files))
         tracker.log_metrics(headline)
         for path in (paths.ERROR_TABLE_CSV, paths.GAINS_CSV, paths.ERROR_TABLE_MD, paths.SUMMARY,
                      paths.ERRORS_PLOT, paths.GAINS_PLOT):

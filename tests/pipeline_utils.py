@@ -5,10 +5,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
+import pytest
 import yaml
 
 from tests.conftest import REPO
@@ -80,6 +86,32 @@ def commit_all(repo: Path) -> None:
                 "GIT_COMMITTER_NAME": "c2q tests", "GIT_COMMITTER_EMAIL": "tests@c2q.invalid"}
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True, capture_output=True)
     subprocess.run(["git", "commit", "-qm", "test"], cwd=repo, check=True, capture_output=True, env={**os.environ, **identity})
+
+
+@contextmanager
+def mlflow_http(args: list[str], cwd: Path | None = None, environment: dict[str, str] | None = None) -> Iterator[str]:
+    """Run `mlflow <args>` (`server` or `ui` and their options) on a free port of 127.0.0.1; yield its
+    URL once it answers /health, and stop it afterwards."""
+    port = free_port()
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), *args, "--host", "127.0.0.1",
+                             "--port", str(port), "--workers", "1"], cwd=cwd, env=environment,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{uri}/health", timeout=2)
+                break
+            except OSError:
+                if time.time() > deadline or proc.poll() is not None:
+                    pytest.fail(f"mlflow {args[0]} did not start")
+                time.sleep(0.5)
+        yield uri
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
 
 
 def free_port() -> int:

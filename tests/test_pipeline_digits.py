@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +22,7 @@ from c2q.io import load_tensors
 from c2q.teachers import build_teacher
 from c2q.train import predict
 from tests.dvc_stages import declared_stages
-from tests.pipeline_utils import commit_all, env, free_port, make_repo, repro, run, set_params
+from tests.pipeline_utils import commit_all, env, make_repo, mlflow_http, repro, run, set_params
 
 pytestmark = pytest.mark.pipeline
 
@@ -207,22 +205,7 @@ def test_mlflow_runs_show_curves_by_epoch_and_what_each_stage_was_made_from(digi
 
 def test_mlflow_ui_as_the_readme_starts_it_serves_every_run_and_its_files(digits):
     repo, _ = digits
-    port = free_port()
-    ui = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "ui", "--backend-store-uri", "sqlite:///mlflow.db",
-                           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                          cwd=repo, env=env(None), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                          start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/health", timeout=2)
-                break
-            except OSError:
-                assert time.time() < deadline and ui.poll() is None, "mlflow ui did not start"
-                time.sleep(0.5)
-
+    with mlflow_http(["ui", "--backend-store-uri", "sqlite:///mlflow.db"], cwd=repo, environment=env(None)) as base:
         def api(path, **body):
             request = urllib.request.Request(f"{base}/api/2.0/mlflow/{path}", data=json.dumps(body).encode(),
                                              headers={"Content-Type": "application/json"})
@@ -237,9 +220,6 @@ def test_mlflow_ui_as_the_readme_starts_it_serves_every_run_and_its_files(digits
         served = urllib.request.urlopen(
             f"{base}/get-artifact?path=metrics/error_table.md&run_uuid={run_id}", timeout=30).read().decode()
         assert served == (repo / "metrics/error_table.md").read_text()
-    finally:
-        os.killpg(ui.pid, signal.SIGTERM)
-        ui.wait(timeout=30)
 
 
 def test_dvc_plots_show_has_data_for_every_declared_plot(digits):

@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.pipeline_utils import env, free_port, make_repo, repro, run
+from tests.pipeline_utils import env, make_repo, mlflow_http, repro, run
 
 pytestmark = pytest.mark.pipeline
 
@@ -32,27 +30,9 @@ PARAMS = {
 def server(tmp_path_factory):
     """A real `mlflow server` on 127.0.0.1, on a free port, for this module."""
     root = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{root / 'server.db'}", "--artifacts-destination", str(root / "artifacts"),
-         "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{uri}/health", timeout=2)
-            break
-        except OSError:
-            if time.time() > deadline or proc.poll() is not None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                pytest.fail("mlflow server did not start")
-            time.sleep(0.5)
-    yield uri
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=30)
+    with mlflow_http(["server", "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
+                      "--artifacts-destination", str(root / "artifacts")]) as uri:
+        yield uri
 
 
 @pytest.fixture(scope="module")
