@@ -2,8 +2,15 @@
 
 Encodings (features -> state of Q qubits):
 - amplitude: 2^Q features, L2-normalised, are the state's amplitudes.
-- angle:     Q features, one RY(x_w) on each qubit w from |0>.
-- qubit:     2Q features, RY(x_2w) then RZ(x_2w+1) on qubit w from |0> (dense encoding).
+- angle:     Q features, one RY(polar(x_w)) on each qubit w from |0>.
+- qubit:     2Q features, RY(polar(x_2w)) then RZ(azimuth(x_2w+1)) on qubit w from |0>
+             (dense encoding).
+Angle and qubit encodings expect standardised features (mean 0, standard
+deviation 1 over the training data) and map each to a bounded rotation angle:
+polar(x) = pi/2 + atan(x) in (0, pi), azimuth(x) = 2 atan(x) in (-pi, pi).
+Both maps are one-to-one, so no two feature values give the same state, and
+feature 0 lands mid-range (the equator; no phase), where the state moves most
+per unit of angle.
 
 Circuit, `layers` times: RX, RY, RZ on every qubit (trainable angles theta[l, w]),
 then a ring of CNOTs 0->1, 1->2, ..., Q-1->0. Readout: <Z> on every qubit.
@@ -43,15 +50,25 @@ def _product_state(qubit_states: torch.Tensor) -> torch.Tensor:
     return state
 
 
+def polar_angle(features: torch.Tensor) -> torch.Tensor:
+    """Standardised feature -> RY angle pi/2 + atan(x), in (0, pi)."""
+    return math.pi / 2 + torch.atan(features)
+
+
+def azimuth_angle(features: torch.Tensor) -> torch.Tensor:
+    """Standardised feature -> RZ angle 2 atan(x), in (-pi, pi)."""
+    return 2 * torch.atan(features)
+
+
 def angle_state(features: torch.Tensor) -> torch.Tensor:
-    """Q features -> RY(x_w)|0> on every qubit (real amplitudes)."""
-    half = features / 2
+    """Q features -> RY(polar(x_w))|0> on every qubit (real amplitudes)."""
+    half = polar_angle(features) / 2
     return _product_state(torch.stack([half.cos(), half.sin()], dim=-1))
 
 
 def qubit_state(features: torch.Tensor) -> torch.Tensor:
-    """2Q features -> RZ(x_2w+1) RY(x_2w)|0> on every qubit (complex amplitudes)."""
-    ry, rz = features[:, 0::2] / 2, features[:, 1::2] / 2
+    """2Q features -> RZ(azimuth(x_2w+1)) RY(polar(x_2w))|0> on every qubit (complex amplitudes)."""
+    ry, rz = polar_angle(features[:, 0::2]) / 2, azimuth_angle(features[:, 1::2]) / 2
     phase = torch.polar(torch.ones_like(rz), rz)  # e^{i x/2}
     zero = ry.cos() * phase.conj()
     one = ry.sin() * phase

@@ -15,7 +15,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 
 from c2q.errors import ParamsError
-from c2q.registry import DATASETS, ENSEMBLE, SIMULATORS, TRAINED_TEACHERS
+from c2q.registry import DATASETS, ENSEMBLE, SCHEDULES, SIMULATORS, TRAINED_TEACHERS
 from c2q.variants import parse_student, reduction_problem
 
 
@@ -104,6 +104,7 @@ class TeacherParams(_Section):
 class StudentParams(TrainingParams):
     layers: Count
     simulator: Literal[SIMULATORS]
+    schedule: Literal[SCHEDULES]
 
 
 class DistillParams(_Section):

@@ -12,8 +12,14 @@
 
 Colour images (CIFAR-10) are averaged over channels, after per-channel
 normalisation, before pooling or cropping; fc and pca see all channels.
-Every non-fc reduction standardises its features with the train split's mean
-and standard deviation, so encodings see comparable scales.
+
+How the features are scaled depends on the encoding they feed:
+- amplitude: unscaled. Pooled or cropped pixels of the normalised image, or
+  PCA components (centred, each with its own variance), so the normalised
+  amplitude vector keeps the features' relative magnitudes: bright regions and
+  leading components weigh more than dark regions and noise components.
+- angle, qubit: standardised with the train split's mean and standard
+  deviation per feature, as those encodings expect (see c2q/circuits.py).
 """
 
 from __future__ import annotations
@@ -23,17 +29,20 @@ import torch
 import torch.nn.functional as F
 
 from c2q.errors import ReductionError
-from c2q.registry import REDUCTIONS
+from c2q.registry import ENCODINGS, REDUCTIONS
 from c2q.variants import grid_shape, reduction_problem
 
 
 class Reducer:
     """Fit on the train split's normalised images, then transform any split the same way."""
 
-    def __init__(self, reduction: str, n_features: int, seed: int = 0):
+    def __init__(self, reduction: str, n_features: int, encoding: str, seed: int = 0):
         if reduction not in REDUCTIONS or reduction == "fc":
             raise ValueError(f"no fitted reducer for {reduction!r}; choose one of {REDUCTIONS[1:]}")
+        if encoding not in ENCODINGS:
+            raise ValueError(f"encoding {encoding!r} is not one of {ENCODINGS}")
         self.reduction, self.n_features, self.seed = reduction, n_features, seed
+        self.standardise = encoding != "amplitude"
         self.pca = None
         self.mean = self.std = None
 
@@ -65,7 +74,10 @@ class Reducer:
             self.pca = PCA(self.n_features, svd_solver="randomized", random_state=self.seed)
             self.pca.fit(train_images.flatten(1).numpy().astype(np.float64))
         raw = self._raw(train_images)
-        self.mean, self.std = raw.mean(dim=0), raw.std(dim=0).clamp_min(1e-6)
+        if self.standardise:
+            self.mean, self.std = raw.mean(dim=0), raw.std(dim=0).clamp_min(1e-6)
+        else:
+            self.mean, self.std = torch.zeros(raw.shape[1]), torch.ones(raw.shape[1])
         return self
 
     def transform(self, images: torch.Tensor) -> torch.Tensor:

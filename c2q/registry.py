@@ -39,3 +39,4 @@ GRID_REDUCTIONS = ("avgpool", "maxpool", "center_crop")
 ENCODINGS = ("amplitude", "angle", "qubit")
 SIMULATORS = ("fused", "torchquantum")
 MIN_QUBITS, MAX_QUBITS = 2, 10
+SCHEDULES = ("constant", "cosine")  # learning-rate schedules of student training (c2q.train)

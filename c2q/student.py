@@ -21,6 +21,16 @@ class ClassicalControl(nn.Module):
         return torch.tanh(self.linear(features))
 
 
+def fc_reduction(in_features: int, width: int, encoding: str) -> nn.Module:
+    """The `fc` reduction: a trainable linear layer; before an angle or qubit encoding, followed by
+    batch standardisation without learnable scale (BatchNorm1d, affine=False), so the features are
+    standardised as those encodings expect however the layer's weights grow."""
+    linear = nn.Linear(in_features, width)
+    if encoding == "amplitude":  # amplitude encoding normalises the vector itself
+        return linear
+    return nn.Sequential(linear, nn.BatchNorm1d(width, affine=False))
+
+
 class Student(nn.Module):
     """input -> [fc: trainable linear layer] -> core -> linear head, one nn.Module.
 
@@ -33,7 +43,7 @@ class Student(nn.Module):
         super().__init__()
         width = encoder_input_size(variant.encoding, variant.qubits)
         if variant.reduction == "fc":
-            self.reduce = nn.Linear(in_features, width)
+            self.reduce = fc_reduction(in_features, width, variant.encoding)
         elif in_features == width:
             self.reduce = nn.Identity()
         else:

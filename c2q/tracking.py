@@ -16,12 +16,12 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Iterator
 
 from c2q.errors import StageInputError, TrackingStoreError
+from c2q.invocation import pipeline_run_id, repo_root
 from c2q.io import file_md5
 
 CURVE_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
@@ -50,20 +50,6 @@ def input_files(paths: list[Path]) -> list[Path]:
     return files
 
 
-def repo_root() -> Path:
-    """The repository whose `mlflow.db` receives the runs.
-
-    DVC sets DVC_ROOT for stage commands. `dvc exp run --temp` and `--queue`
-    run stages in a copy under `<repo>/.dvc/tmp/exps/...`; their runs go to
-    `<repo>`'s store, not to the copy that DVC deletes afterwards.
-    """
-    root = Path(os.environ.get("DVC_ROOT") or os.getcwd()).resolve()
-    for parent in (root, *root.parents):
-        if parent.name == ".dvc":
-            return parent.parent
-    return root
-
-
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / 'mlflow.db'}"
 
@@ -86,32 +72,6 @@ def git_commit() -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return out.stdout.strip() if out.returncode == 0 else "unknown"
-
-
-def pipeline_run_id() -> str:
-    """One id shared by every stage of one `dvc repro` / `dvc exp run` invocation.
-
-    DVC runs each stage as a child process and tells it nothing about the
-    invocation, so the id is the nearest `dvc` ancestor process (pid and start
-    time), plus the experiment name under `dvc exp run`. C2Q_PIPELINE_RUN
-    overrides it.
-    """
-    if os.environ.get("C2Q_PIPELINE_RUN"):
-        return os.environ["C2Q_PIPELINE_RUN"]
-    import psutil
-
-    exp = os.environ.get("DVC_EXP_NAME")
-    proc = psutil.Process().parent()
-    while proc is not None:
-        try:
-            cmd = proc.cmdline()
-        except psutil.Error:
-            break
-        if any(os.path.basename(part) == "dvc" or part == "dvc" for part in cmd[:3]):
-            base = f"dvc-{proc.pid}-{int(proc.create_time())}"
-            return f"{exp}-{base}" if exp else base
-        proc = proc.parent()
-    return f"manual-{os.getpid()}-{int(time.time())}"
 
 
 def _parent_run(mlflow_module, experiment_id: str, group: str) -> str:

@@ -46,7 +46,7 @@ def student_features(splits: dict[str, torch.Tensor], student: str, seed: int) -
         images = {f"{s}_x": splits[f"{s}_x"] for s in SPLITS}
         return {**images, **labels, "mean": splits["mean"], "std": splits["std"]}
     images = {s: normalise(splits[f"{s}_x"], splits["mean"], splits["std"]) for s in SPLITS}
-    reducer = Reducer(variant.reduction, variant.n_features, seed).fit(images["train"])
+    reducer = Reducer(variant.reduction, variant.n_features, variant.encoding, seed).fit(images["train"])
     return {**{f"{s}_x": reducer.transform(images[s]) for s in SPLITS}, **labels}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import sys
 from pathlib import Path
 
 import torch
@@ -83,6 +84,20 @@ def loss_for(args: argparse.Namespace, params: Params, train: Split) -> LossFn:
     return loss_fn
 
 
+# A student whose selected validation accuracy is within this many points of chance has not learnt.
+NEAR_CHANCE_POINTS = 5.0
+
+
+def chance_warning(name: str, best_val_accuracy: float, val: Split, n_classes: int) -> str | None:
+    """A warning when the selected epoch barely beats always guessing the most common class, else None."""
+    chance = val.y.bincount(minlength=n_classes).max().item() / len(val)
+    if 100 * (best_val_accuracy - chance) > NEAR_CHANCE_POINTS:
+        return None
+    return (f"{name}: best validation accuracy {100 * best_val_accuracy:.1f}% is within {NEAR_CHANCE_POINTS:g} "
+            f"points of chance ({100 * chance:.1f}%): this student has not learnt; check its encoding's input "
+            "scale and student.lr / student.schedule before reading its error")
+
+
 def write_confusion(name: str, ids: tuple, test_logits: torch.Tensor, test: Split, class_names: list[str]) -> Path:
     """The test-set confusion matrix as JSON counts and a PNG beside it; returns the JSON path."""
     matrix = confusion_matrix(test_logits, test.y, len(class_names))
@@ -118,7 +133,7 @@ def main(argv: list[str]) -> None:
         init_digest = weights_digest(model)
         result = fit(
             model, splits["train"], splits["val"], epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-            seed=args.seed, loss_fn=loss_for(args, params, splits["train"]), on_epoch=tracker.log_epoch,
+            seed=args.seed, schedule=cfg.schedule, loss_fn=loss_for(args, params, splits["train"]), on_epoch=tracker.log_epoch,
             desc=name, checkpoint=paths.checkpoint(name), checkpoint_key=training_key(logged, digests),
         )
         test_logits = predict(model, splits["test"].x)
@@ -133,6 +148,12 @@ def main(argv: list[str]) -> None:
             "classical_parameters": counts["classical"],
             "init_digest": init_digest,
         }
+        warning = chance_warning(name, result.best_val_accuracy, splits["val"], len(class_names))
+        metrics["near_chance"] = warning is not None
+        tracker.set_tags({"near_chance": metrics["near_chance"]})
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
+            tracker.set_tags({"warning": warning})
         confusion = write_confusion(name, ids, test_logits, splits["test"], class_names)
         finish_training(tracker, name, model, result, metrics,
                         model_path=paths.student_model(*ids), curve_path=paths.student_curve(*ids),

@@ -22,6 +22,7 @@ NOT_SHAPING = {
     "c2q/config.py": "validates params.yaml; the values it returns are declared as params",
     "c2q/paths.py": "names paths; the paths themselves are declared as deps and outs",
     "c2q/tracking.py": "logs to MLflow, which mirrors the files",
+    "c2q/invocation.py": "names the repository and the `dvc` invocation an MLflow run belongs to",
     "c2q/errors.py": "defines the errors a stage reports",
     "c2q/runtime.py": "tunes glibc's allocator; results are bit-identical either way",
     "stages/__init__.py": "runs a stage: error messages and exit codes",
@@ -49,11 +50,11 @@ def declared_stages(repo: Path = REPO) -> list[DeclaredStage]:
     with Repo(str(repo)) as dvc:
         for stage in dvc.index.stages:
             words = shlex.split(stage.cmd)
-            assert words[:2] == ["python", "-m"], f"{stage.name}: cmd must be `python -m stages.<name> ...`"
+            assert words[:3] == ["python", "-m", "stages"], f"{stage.name}: cmd must be `python -m stages <name> ...`"
             deps = [d for d in stage.deps if not isinstance(d, ParamsDependency)]
             params = {p for d in stage.deps if isinstance(d, ParamsDependency) for p in d.params}
             stages.append(DeclaredStage(
-                name=stage.name, module=words[2], argv=words[3:],
+                name=stage.name, module=f"stages.{words[3]}", argv=words[4:],
                 code={d.def_path for d in deps if d.def_path.endswith(".py")},
                 files={d.def_path for d in deps if not d.def_path.endswith(".py")},
                 params=params, outs={o.def_path for o in stage.outs},

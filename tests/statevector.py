@@ -17,12 +17,13 @@ def encoded_state(encoding: str, features: np.ndarray, qubits: int) -> Statevect
     if encoding == "amplitude":
         return Statevector(features / np.linalg.norm(features))
     circuit = QuantumCircuit(qubits)
+    polar, azimuth = np.pi / 2 + np.arctan(features), 2 * np.arctan(features)
     for wire in range(qubits):
         if encoding == "angle":
-            circuit.ry(features[wire], _wire(qubits, wire))
+            circuit.ry(polar[wire], _wire(qubits, wire))
         else:  # qubit (dense) encoding: RY then RZ, two features per qubit
-            circuit.ry(features[2 * wire], _wire(qubits, wire))
-            circuit.rz(features[2 * wire + 1], _wire(qubits, wire))
+            circuit.ry(polar[2 * wire], _wire(qubits, wire))
+            circuit.rz(azimuth[2 * wire + 1], _wire(qubits, wire))
     return Statevector.from_label("0" * qubits).evolve(circuit)
 
 
