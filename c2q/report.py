@@ -36,8 +36,8 @@ def gains_table(records: pd.DataFrame, teachers: pd.DataFrame) -> pd.DataFrame:
 
     `records`: one row per trained student with VARIANT_COLUMNS, role
     (baseline / distilled), teacher, seed, test_error (fraction),
-    quantum_parameters, classical_parameters. `teachers`: dataset, teacher,
-    test_error, parameters.
+    quantum_parameters, classical_parameters, near_chance (its stage
+    warned). `teachers`: dataset, teacher, test_error, parameters.
     """
     rows = []
     baselines = records[records["role"] == "baseline"]
@@ -71,8 +71,11 @@ def error_table(records: pd.DataFrame, gains: pd.DataFrame) -> pd.DataFrame:
     for key, group in records[records["role"] == "baseline"].groupby(VARIANT_COLUMNS, sort=False):
         variant = dict(zip(VARIANT_COLUMNS, key))
         b = spread(group["test_error"].values)
+        everyone = _of_variant(records, variant)
         row = {
             **variant,
+            "students": len(everyone),
+            "near_chance_students": int(everyone["near_chance"].sum()),
             "quantum_parameters": int(group["quantum_parameters"].iloc[0]),
             "classical_parameters": int(group["classical_parameters"].iloc[0]),
             "seeds": b.n,
@@ -117,7 +120,14 @@ def to_markdown(table: pd.DataFrame, gains: pd.DataFrame) -> str:
                   for t in teachers]
         paper = r["paper_error"]
         cells.append("–" if paper is None or paper != paper else f"{paper:.1f}")
+        if r["near_chance_students"]:
+            cells[1] += " ⚠"
         lines.append("| " + " | ".join(cells) + " |")
+    flagged = [f"{r['dataset']} {r['student']} ({r['near_chance_students']} of {r['students']})"
+               for r in table.to_dict("records") if r["near_chance_students"]]
+    if flagged:
+        lines += ["", "⚠ Students whose stage warned that they ended near chance on validation: "
+                  + ", ".join(flagged) + "."]
 
     lines += ["", "Gain of distillation = baseline error − distilled error of the same seed, in percentage "
               "points (positive: distillation helped), with its 95% t-interval and the paired t-test p-value.", ""]
@@ -146,7 +156,7 @@ def summary(gains: pd.DataFrame) -> dict:
 # ---- plots ----
 
 def plot_errors_by_method(gains: pd.DataFrame, table: pd.DataFrame, path: Path) -> None:
-    """The paper's Fig. 12 view: test error per method and dataset, one panel per qubit count.
+    """The paper's Fig. 12 view: test error per method and dataset, one panel (row) per qubit count.
 
     Bars are the baseline and each teacher's distilled student (mean over
     seeds, error bars one standard deviation); black diamonds are the paper's.
@@ -155,9 +165,10 @@ def plot_errors_by_method(gains: pd.DataFrame, table: pd.DataFrame, path: Path) 
     qubits = sorted(table["qubits"].unique())
     teachers = list(dict.fromkeys(gains["teacher"]))
     series = ["baseline"] + teachers
-    fig, axes = plt.subplots(1, len(qubits), figsize=(max(6, 3 + 2.2 * len(table) / len(qubits)) * len(qubits), 4.8),
+    groups = max((table["qubits"] == q).sum() for q in qubits)  # bar groups in the widest panel
+    fig, axes = plt.subplots(len(qubits), 1, figsize=(min(16, max(6, 1.5 + 1.0 * groups)), 3.6 * len(qubits)),
                              squeeze=False, sharey=True)
-    for ax, q in zip(axes[0], qubits):
+    for ax, q in zip(axes[:, 0], qubits):
         rows = table[table["qubits"] == q].reset_index(drop=True)
         width = 0.8 / len(series)
         for i, name in enumerate(series):
@@ -175,8 +186,9 @@ def plot_errors_by_method(gains: pd.DataFrame, table: pd.DataFrame, path: Path) 
                             for r in rows.itertuples()], fontsize=8)
         ax.set_title(f"{q} qubits")
         ax.grid(axis="y", alpha=0.3)
-    axes[0][0].set_ylabel("test error (%)")
-    axes[0][-1].legend(fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("test error (%)")
+    axes[0][0].legend(fontsize=8)
     fig.suptitle("Quantum students: test error by method (mean ± std over seeds)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -1,6 +1,8 @@
 """Thin DVC stage scripts: read params -> call the c2q library -> write files -> log to MLflow.
 
-Run each as `python -m stages.<name> ...`; dvc.yaml holds the exact commands.
+dvc.yaml runs each as `python -m stages <name> ...`, through a warm process
+(stages/__main__.py, stages/warm.py); `python -m stages.<name> ...` runs one
+directly in a process of its own.
 Every stage module has the same four functions, which tests hold dvc.yaml to:
 `parse_args(argv)`, `run_name(args)` (its DVC stage name, also its MLflow run
 name), `params_read(args)` (the dotted params it reads, as dvc.yaml lists them)

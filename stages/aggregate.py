@@ -58,7 +58,8 @@ def collect(datasets: list[str], teacher_files: list[Path],
     students = []
     for record, path in student_files:
         m = load_json(path)
-        students.append({**record, **{k: m[k] for k in ("test_error", "quantum_parameters", "classical_parameters")}})
+        numbers = ("test_error", "quantum_parameters", "classical_parameters", "near_chance")
+        students.append({**record, **{k: m[k] for k in numbers}})
     return pd.DataFrame(students), pd.DataFrame(teachers)
 
 

@@ -37,9 +37,10 @@ from pathlib import Path
 from c2q.invocation import pipeline_run_id
 
 STAGES = ("download", "reduce", "train_teacher", "cache_logits", "train_student", "aggregate")
-# Imports that cost seconds and that every stage would otherwise repeat.
-PRELOAD = ("torch", "mlflow", "mlflow.store.tracking.sqlalchemy_store", "mlflow.data.meta_dataset",
-           *(f"stages.{s}" for s in STAGES))
+# Imports that cost seconds and that every stage would otherwise repeat: torch._dynamo is imported
+# by the first optimizer a process creates (2 s), matplotlib draws the students' confusion matrices.
+PRELOAD = ("torch", "torch._dynamo", "mlflow", "mlflow.store.tracking.sqlalchemy_store", "mlflow.data.meta_dataset",
+           "matplotlib.pyplot", *(f"stages.{s}" for s in STAGES))
 # Set per invocation by DVC or the launcher; the child receives them, the server need not match them.
 _PER_INVOCATION = ("DVC_", "C2Q_PIPELINE_RUN")
 _PACKAGES = ("c2q", "stages")
@@ -54,7 +55,10 @@ def run_stage(stage: str, argv: list[str]) -> int:
     try:
         run(module.main)
     except SystemExit as e:
-        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if isinstance(e.code, int) or e.code is None:
+            return e.code or 0
+        print(e.code, file=sys.stderr)  # sys.exit("message"), as the interpreter would print it
+        return 1
     except BaseException:
         traceback.print_exc()
         return 1
@@ -155,6 +159,9 @@ def _await_exit(replies) -> int:
 
 def serve(address: Path, idle_s: float) -> None:
     """Preload, then fork one child per request until idle for `idle_s` seconds."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # the backend c2q.figures selects, before pyplot is imported
     for module in PRELOAD:
         importlib.import_module(module)
     gc.collect()
@@ -183,14 +190,24 @@ def serve(address: Path, idle_s: float) -> None:
 
 def _accept(listener: socket.socket, selector, jobs: dict[int, socket.socket]) -> None:
     conn, _ = listener.accept()
-    message, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
-    while message and not message.endswith(b"\n"):
-        message += conn.recv(1 << 16)
+    try:
+        message, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
+        while message and not message.endswith(b"\n") and (more := conn.recv(1 << 16)):
+            message += more
+        request = json.loads(message)
+    except (OSError, ValueError):  # a client that died while sending: nothing to run
+        conn.close()
+        return
+    if len(fds) != 3:
+        for fd in fds:
+            os.close(fd)
+        conn.close()
+        return
     pid = os.fork()
     if pid == 0:  # the child keeps no socket: a client sees the server's end close when the server does
         for open_socket in (listener, conn, *jobs.values()):
             open_socket.close()
-        _run_job(json.loads(message), fds)
+        _run_job(request, fds)
     for fd in fds:
         os.close(fd)
     conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")

@@ -44,9 +44,10 @@ def aggregated(tmp_path_factory):
         })
         for student in STUDENTS:
             for seed in SEEDS:
-                common = {"quantum_parameters": 24, "classical_parameters": 12610}
+                common = {"quantum_parameters": 24, "classical_parameters": 12610, "near_chance": False}
+                near_chance = dataset == "digits" and student == "pca-angle-q3" and seed == 1
                 _write(root / f"metrics/students/baseline/{dataset}/{student}-s{seed}.json",
-                       {"test_error": _error(dataset, student, seed), **common})
+                       {"test_error": _error(dataset, student, seed), **common, "near_chance": near_chance})
                 for t in TEACHERS:
                     _write(root / f"metrics/students/distilled/{dataset}/{student}-{t}-s{seed}.json",
                            {"test_error": _error(dataset, student, seed, t), **common})
@@ -95,6 +96,15 @@ def test_markdown_shows_both_tables(aggregated):
     md = (aggregated / "metrics/error_table.md").read_text()
     assert "| mnist | fc-amplitude-q4 | all | 24 / 12610 | 31.00 ± 1.00 | 29.00 ± 1.00 | 27.00 ± 1.00 | 22.0 |" in md
     assert "| mnist | fc-amplitude-q4 | ensemble | 1.20 | 99,999 |" in md
+
+
+def test_students_near_chance_are_marked_in_the_table(aggregated):
+    table = pd.read_csv(aggregated / "metrics/error_table.csv")
+    flagged = table[table["near_chance_students"] > 0]
+    assert list(zip(flagged["dataset"], flagged["student"], flagged["students"])) == [("digits", "pca-angle-q3", 9)]
+    md = (aggregated / "metrics/error_table.md").read_text()
+    assert "| digits | pca-angle-q3 ⚠ |" in md and "| mnist | pca-angle-q3 |" in md
+    assert "warned that they ended near chance on validation: digits pca-angle-q3 (1 of 9)." in md
 
 
 def test_a_missing_metrics_file_is_named_as_a_missing_input_not_a_params_problem(aggregated, tmp_path):

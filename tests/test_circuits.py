@@ -1,10 +1,13 @@
+import math
+
 import numpy as np
 import pytest
 import torch
 
-from c2q.circuits import QuantumLayer, amplitude_state, encode
+from c2q.circuits import QuantumLayer, amplitude_state, azimuth_angle, encode, polar_angle
 from c2q.registry import ENCODINGS
-from c2q.variants import encoder_input_size
+from c2q.student import Student
+from c2q.variants import encoder_input_size, parse_student
 from tests.statevector import encoded_state, expectations_z
 
 
@@ -50,3 +53,24 @@ def test_wrong_feature_count_stops_with_a_message():
     layer = QuantumLayer(4, 1, "angle")
     with pytest.raises(ValueError, match="angle encoding on 4 qubits takes 4 features per sample, got shape \\(3, 16\\)"):
         layer(torch.randn(3, 16))
+
+
+def test_angle_maps_are_bounded_one_to_one_and_centred():
+    x = torch.tensor([-1e6, -3.0, -1.0, 0.0, 1.0, 3.0, 1e6])
+    polar, azimuth = polar_angle(x), azimuth_angle(x)
+    assert (polar > 0).all() and (polar < math.pi).all() and (azimuth.abs() < math.pi).all()
+    assert (polar.diff() > 0).all() and (azimuth.diff() > 0).all()  # one-to-one
+    assert polar[3] == pytest.approx(math.pi / 2) and azimuth[3] == 0  # the mean lands mid-range
+
+
+@pytest.mark.parametrize("encoding", ["angle", "qubit"])
+def test_fc_reduction_hands_angle_encodings_standardised_features(encoding):
+    """However large the trainable layer's weights grow, the encoding sees mean 0 and std 1."""
+    torch.manual_seed(0)
+    model = Student(64, 10, parse_student(f"fc-{encoding}-q3"), layers=1)
+    with torch.no_grad():
+        model.reduce[0].weight.mul_(1000)
+    features = model.reduce(torch.randn(512, 64))
+    assert torch.allclose(features.mean(0), torch.zeros(features.shape[1]), atol=1e-4)
+    assert torch.allclose(features.std(0, unbiased=False), torch.ones(features.shape[1]), atol=1e-3)
+    assert isinstance(Student(64, 10, parse_student("fc-amplitude-q3"), layers=1).reduce, torch.nn.Linear)

@@ -44,8 +44,13 @@ def _install(out: str) -> None:
         with open(os.path.join(out, f"{os.getpid()}.json"), "w") as f:
             json.dump(record, f)
 
+    def forget():  # a child forked by the warm stage server (stages/warm.py) records only its own stage
+        for files in opened.values():
+            files.clear()
+
     sys.addaudithook(hook)
     atexit.register(dump)
+    os.register_at_fork(after_in_child=forget)
 
 
 if _OUT:
