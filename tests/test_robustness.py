@@ -44,8 +44,8 @@ def _repro_env(server):
     return {**env(None), "MLFLOW_TRACKING_URI": server}
 
 
-def _kill_stage_once_checkpointed(repo: Path, server: str, how: str) -> int:
-    """Start a forced `dvc repro` of the student, interrupt it as soon as it has saved a checkpoint; return its pid."""
+def _kill_stage_once_checkpointed(repo: Path, server: str, how: str) -> None:
+    """Start a forced `dvc repro` of the student, interrupt it as soon as it has saved a checkpoint."""
     checkpoint = repo / ".checkpoints" / f"{STAGE.replace('@', '-')}.pt"
     # As from a terminal: a test runner started in the background inherits SIGINT ignored, and so
     # would the stage, which then never sees the Ctrl-C this test sends.
@@ -69,7 +69,6 @@ def _kill_stage_once_checkpointed(repo: Path, server: str, how: str) -> int:
     assert proc.returncode != 0
     if how == "SIGINT":
         assert "interrupted" in out and "Traceback" not in out, out
-    return pid
 
 
 def _training_process(session: int) -> int:
