@@ -156,19 +156,28 @@ class _ZExpectations(torch.autograd.Function):
     real form of U^T, signs the +-1 readout over the same columns. Besides the
     matrix products, the backward pass makes one elementwise pass over the
     (B, 2D) outputs; autograd would also keep the squares and make three.
+    Written in the form torch.func.vmap can batch (students trained side by
+    side, c2q.arms): forward returns x @ w as a second, non-differentiable
+    output so the backward can reuse it.
     """
 
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, w: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
-        out = x @ w
-        ctx.save_for_backward(x, w, out, signs)
-        return (out * out) @ signs
+    generate_vmap_rule = True
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):
+    def forward(x: torch.Tensor, w: torch.Tensor, signs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = x @ w
+        return (out * out) @ signs, out
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        x, w, signs = inputs
+        ctx.save_for_backward(x, w, output[1], signs)
+        ctx.mark_non_differentiable(output[1])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor, _grad_out: torch.Tensor):
         x, w, out, signs = ctx.saved_tensors
-        grad_out = (2 * grad) @ signs.T
-        grad_out.mul_(out)
+        grad_out = ((2 * grad) @ signs.T) * out
         grad_x = grad_out @ w.T if ctx.needs_input_grad[0] else None
         grad_w = x.T @ grad_out if ctx.needs_input_grad[1] else None
         return grad_x, grad_w, None
@@ -192,7 +201,7 @@ def run_fused(states: torch.Tensor, theta: torch.Tensor, permutation: torch.Tens
         w = torch.cat([w, w_imag], dim=0)
     else:
         x = states
-    return _ZExpectations.apply(x, w, torch.cat([folded, folded], dim=0))
+    return _ZExpectations.apply(x, w, torch.cat([folded, folded], dim=0))[0]
 
 
 # ---- torchquantum reference ----

@@ -15,7 +15,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 
 from c2q.errors import ParamsError
-from c2q.registry import DATASETS, ENSEMBLE, SCHEDULES, SIMULATORS, TRAINED_TEACHERS
+from c2q.registry import DATASETS, DISTILL_METHODS, ENSEMBLE, SCHEDULES, SIMULATORS, TRAINED_TEACHERS
 from c2q.variants import parse_student, reduction_problem
 
 
@@ -70,6 +70,7 @@ class DataParams(_Section):
     split_seed: Seed
     classes: Annotated[Union[Literal["all"], list[int]], BeforeValidator(_classes)]
     max_samples: Annotated[int, Field(ge=20)] | None
+    train_per_class: Union[Literal["all"], Count]
 
 
 class TrainingParams(_Section):
@@ -110,6 +111,7 @@ class StudentParams(TrainingParams):
 class DistillParams(_Section):
     teachers: _list(Literal[TRAINED_TEACHERS + (ENSEMBLE,)])
     ensemble: _list(Teacher)
+    method: Literal[DISTILL_METHODS]
     temperature: PositiveNumber
     alpha: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
@@ -135,9 +137,9 @@ def _key(loc: tuple) -> str:
     return out
 
 
-def _section_at(loc: tuple) -> type[BaseModel] | None:
+def _section_at(loc: tuple, root: type[BaseModel]) -> type[BaseModel] | None:
     """The model class that holds the key at `loc`'s parent, to list what is allowed there."""
-    model: Any = Params
+    model: Any = root
     for part in loc[:-1]:
         field = model.model_fields.get(part) if isinstance(part, str) else None
         if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
@@ -146,16 +148,16 @@ def _section_at(loc: tuple) -> type[BaseModel] | None:
     return model
 
 
-def _describe(error: dict) -> str:
+def _describe(error: dict, root: type[BaseModel]) -> str:
     loc, kind = error["loc"], error["type"]
     if kind == "missing":
         return f"{_key(loc)}: missing"
     if kind == "extra_forbidden":
-        section = _section_at(loc)
+        section = _section_at(loc, root)
         allowed = sorted(section.model_fields) if section else []
         return f"{_key(loc)}: unknown key; allowed here: {allowed}"
     if kind == "model_type":
-        section = _section_at(loc + ("",))
+        section = _section_at(loc + ("",), root)
         return f"{_key(loc)}: must be a mapping with keys {sorted(section.model_fields)}, got {error['input']!r}"
     if kind == "value_error":
         return f"{_key(loc)}: {error['ctx']['error']}"
@@ -193,28 +195,40 @@ def _cross_checks(raw: dict, invalid: set[str]) -> list[str]:
     return problems
 
 
+def schema_problems(raw: Any, root: type[BaseModel]) -> list[str]:
+    """Every way the parsed YAML `raw` breaks the schema `root`, one line each (empty when valid)."""
+    if not isinstance(raw, dict):
+        return [f"params: must be a mapping with keys {list(root.model_fields)}, got {raw!r}"]
+    try:
+        root.model_validate(raw)
+        return []
+    except ValidationError as e:
+        return [_describe(error, root) for error in e.errors(include_url=False)]
+
+
 def validate(raw: Any) -> list[str]:
     """Return every problem in the parsed YAML `raw` (empty when valid)."""
+    problems = schema_problems(raw, Params)
     if not isinstance(raw, dict):
-        return [f"params: must be a mapping with keys {list(Params.model_fields)}, got {raw!r}"]
-    try:
-        Params.model_validate(raw)
-        problems = []
-    except ValidationError as e:
-        problems = [_describe(error) for error in e.errors(include_url=False)]
+        return problems
     invalid = {p.split(":", 1)[0] for p in problems}
     return problems + _cross_checks(raw, invalid)
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
-    """Read and validate params.yaml; raise ParamsError listing every problem."""
+def read_yaml(path: str | Path) -> Any:
+    """A params file parsed, or ParamsError saying why it cannot be."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ParamsError(["file not found (run from the repository root)"], str(path)) from None
     except yaml.YAMLError as e:
         raise ParamsError([f"YAML syntax error: {e}"], str(path)) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml; raise ParamsError listing every problem."""
+    raw = read_yaml(path)
     problems = validate(raw)
     if problems:
         raise ParamsError(problems, str(path))

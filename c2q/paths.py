@@ -86,3 +86,27 @@ SUMMARY = Path("metrics/summary.json")
 GAINS_CSV = Path("metrics/gains.csv")
 ERRORS_PLOT = Path("metrics/plots/errors_by_method.png")
 GAINS_PLOT = Path("metrics/plots/gains.png")
+
+
+# ---- the regime-map study (study/dvc.yaml) ----
+
+STUDY = Path("study")
+
+
+def study_teacher_logits(dataset: str, seed: int) -> Path:
+    """Every teacher's logits (lenet, alexnet and their ensemble) of one teacher seed, on every split."""
+    return STUDY / "teachers" / dataset / f"s{seed}.pt"
+
+
+def study_teacher_metrics(dataset: str, seed: int) -> Path:
+    return STUDY / "teachers" / dataset / f"s{seed}.json"
+
+
+def study_cell(dataset: str, group: str, seed: int) -> Path:
+    """One metrics file per training of one cell (a size of the map, or `notebooks`)."""
+    return STUDY / "runs" / dataset / str(group) / f"s{seed}"
+
+
+STUDY_RUNS = STUDY / "runs"
+STUDY_TEACHERS = STUDY / "teachers"
+STUDY_RESULTS = STUDY / "results"

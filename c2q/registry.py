@@ -40,3 +40,4 @@ ENCODINGS = ("amplitude", "angle", "qubit")
 SIMULATORS = ("fused", "torchquantum")
 MIN_QUBITS, MAX_QUBITS = 2, 10
 SCHEDULES = ("constant", "cosine")  # learning-rate schedules of student training (c2q.train)
+DISTILL_METHODS = ("hinton", "notebook", "standardised")  # distillation losses (c2q.distill)

@@ -96,6 +96,23 @@ def make_splits(
     return out
 
 
+def per_class_subset(labels: torch.Tensor, per_class: int | str, seed: int) -> torch.Tensor:
+    """Sorted indices of `per_class` samples of every class, drawn with `seed` ("all": every index).
+    A class with fewer samples keeps all of them."""
+    if per_class == "all":
+        return torch.arange(len(labels))
+    generator = torch.Generator().manual_seed(seed)
+    picks = []
+    for c in labels.unique(sorted=True):
+        members = (labels == c).nonzero().flatten()
+        picks.append(members[torch.randperm(len(members), generator=generator)[:per_class]])
+    return torch.cat(picks).sort().values
+
+
+def take(split: Split, index: torch.Tensor) -> Split:
+    return Split(split.x[index], split.y[index])
+
+
 # ---- reading them back ----
 
 def normalise(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Iterator
@@ -149,6 +150,26 @@ class StageRun:
 
     def set_tags(self, tags: dict[str, Any]) -> None:
         self._mlflow.set_tags({k: str(v) for k, v in tags.items()})
+
+    def log_training(self, run_name: str, params: dict[str, Any], metrics: dict[str, Any],
+                     curve: list[dict[str, float]], tags: dict[str, Any]) -> None:
+        """One training of a stage that runs many (the study's cells) as an MLflow run of its own, nested
+        under the stage's run: its params, final metrics, curve (step = optimiser step) and tags."""
+        from mlflow.entities import Metric, Param, RunTag
+
+        client, parent = self._mlflow.MlflowClient(), self._mlflow.get_run(self.run_id)
+        own = {k: str(v) for k, v in tags.items() if v is not None}
+        inherited = {k: v for k, v in parent.data.tags.items() if not k.startswith("mlflow.") and k not in own}
+        run = client.create_run(parent.info.experiment_id, run_name=run_name,
+                                tags={**inherited, **own, "mlflow.parentRunId": self.run_id})
+        numeric = {k: float(v) for k, v in flatten(metrics).items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        now = int(time.time() * 1000)
+        rows = [Metric(k, v, now, 0) for k, v in numeric.items()]
+        rows += [Metric(k, float(point[k]), now, int(point["step"])) for point in curve for k in point if k != "step"]
+        client.log_batch(run.info.run_id, metrics=rows,
+                         params=[Param(k, str(v)) for k, v in flatten(params).items() if v is not None])
+        client.set_terminated(run.info.run_id)
 
     def log_artifact(self, path: str | Path) -> None:
         """Log a file under the same relative folder it has in the repository."""

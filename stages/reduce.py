@@ -35,7 +35,7 @@ def run_name(args: argparse.Namespace) -> str:
 
 
 def params_read(args: argparse.Namespace) -> list[str]:
-    return ["data", "students"]
+    return ["data.val_fraction", "data.split_seed", "data.classes", "data.max_samples", "students"]
 
 
 def student_features(splits: dict[str, torch.Tensor], student: str, seed: int) -> dict[str, torch.Tensor]:

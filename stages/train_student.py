@@ -1,9 +1,10 @@
 """Stages train_baseline and train_distilled: one student, one seed.
 
 baseline:  cross-entropy only.
-distilled: (1 - alpha) CE + alpha T^2 KL(teacher || student), from cached logits.
-Both start from the same initial weights for the same seed, select their epoch
-on validation and are evaluated on test once.
+distilled: `distill.method`'s loss (c2q.distill) against the teacher's cached logits.
+Both start from the same initial weights for the same seed, train on the same
+`data.train_per_class` subset of the train split (drawn with the seed), select
+their epoch on validation and are evaluated on test once.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from c2q.errors import StageInputError
 from c2q.figures import plot_confusion
 from c2q.io import atomic_path, load_json, load_tensors, save_json
 from c2q.outputs import finish_training
-from c2q.splits import Split, load_splits
+from c2q.splits import Split, load_splits, per_class_subset, take
 from c2q.student import Student
 from c2q.train import LossFn, accuracy, confusion_matrix, cross_entropy, fit, predict, training_key
 from c2q.tracking import stage_run
@@ -49,7 +50,8 @@ def run_name(args: argparse.Namespace) -> str:
 
 
 def params_read(args: argparse.Namespace) -> list[str]:
-    return ["student"] + (["distill.temperature", "distill.alpha"] if args.teacher else [])
+    return ["student", "data.train_per_class"] + (
+        ["distill.method", "distill.temperature", "distill.alpha"] if args.teacher else [])
 
 
 def weights_digest(model: torch.nn.Module) -> str:
@@ -66,8 +68,9 @@ def input_paths(args: argparse.Namespace) -> list[Path]:
     return files + ([paths.logits_file(args.dataset, args.teacher)] if args.teacher else [])
 
 
-def loss_for(args: argparse.Namespace, params: Params, train: Split) -> LossFn:
-    """Cross-entropy for a baseline; the distillation loss against the cached teacher logits otherwise."""
+def loss_for(args: argparse.Namespace, params: Params, train: Split, subset: torch.Tensor) -> LossFn:
+    """Cross-entropy for a baseline; the distillation loss against the cached teacher logits otherwise.
+    `subset` holds the rows of the whole train split that the student trains on."""
     if not args.teacher:
         return cross_entropy
     logits_file = paths.logits_file(args.dataset, args.teacher)
@@ -76,10 +79,11 @@ def loss_for(args: argparse.Namespace, params: Params, train: Split) -> LossFn:
         raise StageInputError([str(logits_file), str(paths.features_file(args.dataset, args.student))],
                               f"the teacher's logits hold {len(teacher_logits)} training rows, the features "
                               f"{len(train)}")
-    T, alpha = params.distill.temperature, params.distill.alpha
+    teacher_logits = teacher_logits[subset]
+    cfg = params.distill
 
     def loss_fn(logits, labels, index):
-        return distillation_loss(logits, teacher_logits[index], labels, T, alpha)
+        return distillation_loss(logits, teacher_logits[index], labels, cfg.temperature, cfg.alpha, cfg.method)
 
     return loss_fn
 
@@ -127,13 +131,16 @@ def main(argv: list[str]) -> None:
         classes = meta["class_subset"]
         tracker.set_tags({"classes": classes if classes == "all" else ",".join(map(str, classes))})
         splits = load_splits(paths.features_file(args.dataset, args.student))
+        subset = per_class_subset(splits["train"].y, params.data.train_per_class, args.seed)
+        train = take(splits["train"], subset)
         class_names = [c["name"] for c in meta["classes"]]
         torch.manual_seed(args.seed)
         model = Student(splits["train"].x[0].numel(), len(class_names), variant, cfg.layers, cfg.simulator)
         init_digest = weights_digest(model)
         result = fit(
-            model, splits["train"], splits["val"], epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-            seed=args.seed, schedule=cfg.schedule, loss_fn=loss_for(args, params, splits["train"]), on_epoch=tracker.log_epoch,
+            model, train, splits["val"], epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+            seed=args.seed, schedule=cfg.schedule, loss_fn=loss_for(args, params, splits["train"], subset),
+            on_epoch=tracker.log_epoch,
             desc=name, checkpoint=paths.checkpoint(name), checkpoint_key=training_key(logged, digests),
         )
         test_logits = predict(model, splits["test"].x)
@@ -147,6 +154,7 @@ def main(argv: list[str]) -> None:
             "quantum_parameters": counts["quantum"],
             "classical_parameters": counts["classical"],
             "init_digest": init_digest,
+            "train_samples": len(train),
         }
         warning = chance_warning(name, result.best_val_accuracy, splits["val"], len(class_names))
         metrics["near_chance"] = warning is not None

@@ -19,7 +19,8 @@ import yaml
 
 from tests.conftest import REPO
 
-PROJECT_FILES = ["c2q", "stages", "dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"]
+PROJECT_FILES = ["c2q", "stages", "dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", "study/dvc.yaml",
+                 "study/params.yaml"]
 
 
 def make_repo(dest: Path, params_update: dict) -> Path:
@@ -30,6 +31,7 @@ def make_repo(dest: Path, params_update: dict) -> Path:
         if src.is_dir():
             shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
         elif src.exists():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / name)
     set_params(dest, params_update)
     run(["git", "init", "-q"], dest)
@@ -37,10 +39,10 @@ def make_repo(dest: Path, params_update: dict) -> Path:
     return dest
 
 
-def set_params(repo: Path, update: dict) -> None:
-    params = yaml.safe_load((repo / "params.yaml").read_text())
+def set_params(repo: Path, update: dict, file: str = "params.yaml") -> None:
+    params = yaml.safe_load((repo / file).read_text())
     _merge(params, update)
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (repo / file).write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def _merge(base: dict, update: dict) -> None:

@@ -21,7 +21,8 @@ STAGES = declared_stages()
 def test_every_stage_kind_is_resolved():
     kinds = {s.name.split("@")[0] for s in STAGES}
     assert kinds == {"download", "reduce", "train_teacher", "cache_logits", "train_baseline", "train_distilled",
-                     "aggregate"}
+                     "aggregate",  # the main pipeline, dvc.yaml
+                     "study_teachers", "study_map", "study_notebooks", "study_report"}  # study/dvc.yaml
 
 
 @pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.name)

@@ -1,0 +1,114 @@
+"""Study stages study_map and study_notebooks: every training of one cell (dataset, group, student seed).
+
+group is a training size of the map (images per class, or `all`) or `notebooks`
+(the paper notebooks' configurations). The cell's trainings (c2q.study) run
+side by side per student and class subset, each writes its own metrics file
+and its own MLflow run (nested under the stage's) tagged with every study axis.
+
+A training whose metrics file is already there with the same key (its arm,
+recipe, size, seed, input files and the code) is not run again, so adding a
+setting reruns this stage but trains only the new arms; files of arms no
+longer in the params are removed. DVC keeps the folder between runs
+(`persist: true` in study/dvc.yaml) for that reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from c2q import paths
+from c2q.cells import by_group, train_arms
+from c2q.config import load_params
+from c2q.io import file_md5, load_json, load_tensors, save_json
+from c2q.splits import load_splits
+from c2q.study import NOTEBOOKS, StudyParams, arm_key, cell_arms, cell_size, load_study_params, teacher_seed
+from c2q.tracking import stage_run
+from stages import run, stage_name
+
+
+# The code a training's result depends on: dvc.yaml lists the same files for this stage (a test holds
+# them equal), and a change to any of them trains every arm again.
+CODE = ("stages/study_train.py", "c2q/arms.py", "c2q/cells.py", "c2q/circuits.py", "c2q/distill.py", "c2q/io.py",
+        "c2q/registry.py", "c2q/splits.py", "c2q/student.py", "c2q/study.py", "c2q/train.py", "c2q/variants.py")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("dataset")
+    ap.add_argument("group", help="a size of the map (images per class, or all), or `notebooks`")
+    ap.add_argument("seed", type=int)
+    return ap.parse_args(argv)
+
+
+def run_name(args: argparse.Namespace) -> str:
+    if args.group == NOTEBOOKS:
+        return stage_name("study_notebooks", args.dataset, args.seed)
+    return stage_name("study_map", args.dataset, args.group, args.seed)
+
+
+def params_read(args: argparse.Namespace) -> list[str]:
+    return ["teacher_seeds", "recipe"] + (["notebooks"] if args.group == NOTEBOOKS else ["students", "distill"])
+
+
+def load_teachers(dataset: str, seed: int) -> dict[str, dict]:
+    flat = load_tensors(paths.study_teacher_logits(dataset, seed))
+    teachers: dict[str, dict] = {}
+    for key, logits in flat.items():
+        teacher, split = key.split("/")
+        teachers.setdefault(teacher, {})[split] = logits
+    return teachers
+
+
+def finished(folder: Path) -> dict[str, dict]:
+    """Metrics files already in the cell's folder, by file name."""
+    if not folder.is_dir():
+        return {}
+    out = {}
+    for path in folder.glob("*.json"):
+        try:
+            out[path.name] = load_json(path)
+        except (OSError, json.JSONDecodeError):
+            pass  # damaged: trained again
+    return out
+
+
+def main(argv: list[str]) -> None:
+    args = parse_args(argv)
+    load_params()  # the whole pipeline's params must be valid too
+    study: StudyParams = load_study_params()
+    name, size, tseed = run_name(args), cell_size(study, args.group), teacher_seed(study, args.seed)
+    logged = {k: v for k, v in study.model_dump().items() if k in params_read(args)}
+    axes = {"dataset": args.dataset, "size": size, "seed": args.seed, "teacher_seed": tseed,
+            "study": "regime-map" if args.group != NOTEBOOKS else "notebooks"}
+    folder = paths.study_cell(args.dataset, args.group, args.seed)
+    with stage_run(name, study.mlflow.experiment, logged, {**axes, "role": "study"}) as tracker:
+        digests = tracker.log_inputs([paths.split_file(args.dataset), paths.study_teacher_logits(args.dataset, tseed)])
+        inputs = {"files": digests, "code": {path: file_md5(path) for path in CODE}}
+        arms = cell_arms(study, args.group)
+        keys = {a: arm_key(a, study.recipe, size, args.seed, inputs) for a in arms}
+        done = finished(folder)
+        todo = [a for a in arms if done.get(f"{a.name}.json", {}).get("key") != keys[a]]
+        for stale in set(done) - {f"{a.name}.json" for a in arms}:
+            (folder / stale).unlink()
+        print(f"{name}: {len(todo)} of {len(arms)} trainings to run", flush=True)
+        if todo:
+            splits, teachers = load_splits(paths.split_file(args.dataset)), load_teachers(args.dataset, tseed)
+        for group in by_group(todo):
+            results = train_arms(group, splits, teachers, size=size, seed=args.seed, recipe=study.recipe,
+                                 desc=f"{name} {group[0].student}")
+            for arm, result in zip(group, results):
+                record = {**axes, **result, "key": keys[arm]}
+                save_json(record, folder / f"{arm.name}.json")
+                params = {**arm.row(), "size": size, "seed": args.seed, "teacher_seed": tseed,
+                          "recipe": study.recipe.model_dump()}
+                metrics = {k: record[k] for k in ("best_step", "best_val_accuracy", "test_error", "train_samples")}
+                tracker.log_training(f"{name}/{arm.name}", params, metrics, result["curve"],
+                                     {**axes, **arm.row(), "training": arm.name})
+        folder.mkdir(parents=True, exist_ok=True)
+        tracker.log_metrics({"trainings": len(arms), "trained": len(todo)})
+
+
+if __name__ == "__main__":
+    run(main)
