@@ -17,7 +17,8 @@ from c2q.arms import Arms, fit_arms
 from c2q.distill import distillation_losses
 from c2q.splits import SPLITS, Split, per_class_subset, take
 from c2q.student import Student
-from c2q.study import Arm, Recipe
+from c2q.study import Arm
+from c2q.study_config import Recipe
 from c2q.train import accuracy
 from c2q.variants import parse_student
 

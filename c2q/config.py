@@ -44,10 +44,17 @@ def _classes(value: Any) -> Any:
     return value
 
 
+def _per_class(value: Any) -> Any:
+    if value == "all" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return value
+    raise ValueError(f"must be 'all' or a number of images per class (an integer >= 1), got {value!r}")
+
+
 PositiveNumber = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Count = Annotated[int, Field(ge=1)]
 Seed = Annotated[int, Field(ge=0)]
 Teacher = Literal[TRAINED_TEACHERS]
+PerClass = Annotated[Union[Literal["all"], int], BeforeValidator(_per_class)]
 
 
 def _list(item: Any) -> Any:
@@ -70,7 +77,7 @@ class DataParams(_Section):
     split_seed: Seed
     classes: Annotated[Union[Literal["all"], list[int]], BeforeValidator(_classes)]
     max_samples: Annotated[int, Field(ge=20)] | None
-    train_per_class: Union[Literal["all"], Count]
+    train_per_class: PerClass
 
 
 class TrainingParams(_Section):

@@ -1,7 +1,7 @@
-"""The regime map's params (study/params.yaml) and the trainings they ask for.
+"""The trainings the regime map's params ask for: cells, arms, pairing and keys.
 
 A *cell* is one (dataset, group, student seed): group is a training size of the
-map (an int per class, or `all`) or `notebooks` (the paper notebooks'
+map (images per class, or `all`) or `notebooks` (the paper notebooks'
 configurations). A cell trains, per student variant (and class subset), one
 baseline and one distilled student per (teacher, setting): its *arms*. All arms
 of a cell share initial weights, training subset and batch order, so they train
@@ -13,124 +13,17 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Annotated, Literal, Union
 
-from pydantic import AfterValidator, Field
-
-from c2q.config import Count, PositiveNumber, Seed, _list, _Section, _student_name, read_yaml, schema_problems
-from c2q.errors import ParamsError
-from c2q.registry import DATASETS, DISTILL_METHODS, ENSEMBLE, TRAINED_TEACHERS
+from c2q.study_config import Recipe, Setting, StudyParams
 from c2q.variants import parse_student
 
-STUDY_PARAMS = Path("study/params.yaml")
 ALL = "all"
 NOTEBOOKS = "notebooks"
-Alpha = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
-TeacherName = Literal[TRAINED_TEACHERS + (ENSEMBLE,)]
 
 
-def _study_student(name: str) -> str:
-    v = parse_student(name)
-    if (v.reduction, v.encoding) != ("fc", "amplitude") or v.classical:
-        raise ValueError(f"{name}: the study trains fc-amplitude-q<N> students (the flattened image through a "
-                         "trainable linear layer into amplitude encoding), side by side")
-    return name
-
-
-StudyStudent = Annotated[str, AfterValidator(_student_name), AfterValidator(_study_student)]
-Size = Union[Literal["all"], Count]
-
-
-class Setting(_Section):
-    method: Literal[DISTILL_METHODS]
-    temperature: PositiveNumber
-    alpha: Alpha
-
-    @property
-    def label(self) -> str:
-        return f"{self.method}-T{self.temperature:g}-a{self.alpha:g}"
-
-
-class Recipe(_Section):
-    layers: Count
-    steps: Count
-    batch_size: Count
-    lr: PositiveNumber
-    evaluations: Count
-
-
-class Sweep(_Section):
-    methods: _list(Literal[DISTILL_METHODS])
-    temperatures: _list(PositiveNumber)
-    alphas: _list(Alpha)
-    students: list[StudyStudent]
-
-    def settings(self) -> list[Setting]:
-        return [Setting(method=m, temperature=t, alpha=a)
-                for m in self.methods for t in self.temperatures for a in self.alphas]
-
-
-class CompareTeachers(_Section):
-    teachers: _list(TeacherName)
-    students: list[StudyStudent]
-
-
-class StudyDistill(_Section):
-    teacher: TeacherName
-    reference: _list(Setting)
-    sweep: Sweep
-    compare_teachers: CompareTeachers
-
-
-class Notebooks(_Section):
-    classes: _list(_list(Annotated[int, Field(ge=0)]))
-    students: _list(StudyStudent)
-    size: Count
-    teachers: _list(TeacherName)
-    seeds: _list(Seed)
-    setting: Setting
-
-
-class StudyMlflow(_Section):
-    experiment: Annotated[str, Field(min_length=1)]
-
-
-class StudyParams(_Section):
-    mlflow: StudyMlflow
-    datasets: _list(Literal[tuple(DATASETS)])
-    students: _list(StudyStudent)
-    sizes: _list(Size)
-    seeds: _list(Seed)
-    teacher_seeds: _list(Seed)
-    recipe: Recipe
-    distill: StudyDistill
-    notebooks: Notebooks
-
-
-def _cross_checks(p: StudyParams) -> list[str]:
-    problems = []
-    for key, students in [("distill.sweep.students", p.distill.sweep.students),
-                          ("distill.compare_teachers.students", p.distill.compare_teachers.students)]:
-        problems += [f"{key}: {s!r} is not in students {p.students}" for s in students if s not in p.students]
-    for dataset in p.datasets:
-        n = len(DATASETS[dataset].classes)
-        for classes in p.notebooks.classes:
-            if len(classes) < 2 or max(classes) >= n:
-                problems.append(f"notebooks.classes: {classes} must be 2 or more classes of {dataset} (0..{n - 1})")
-    return problems
-
-
-def load_study_params(path: Path = STUDY_PARAMS) -> StudyParams:
-    """Read and validate the study's params; raise ParamsError listing every problem."""
-    raw = read_yaml(path)
-    problems = schema_problems(raw, StudyParams)
-    if problems:
-        raise ParamsError(problems, str(path))
-    params = StudyParams.model_validate(raw)
-    if problems := _cross_checks(params):
-        raise ParamsError(problems, str(path))
-    return params
+def setting_label(s: Setting) -> str:
+    """e.g. notebook-T3-a0.9, part of a training's file name."""
+    return f"{s.method}-T{s.temperature:g}-a{s.alpha:g}"
 
 
 # ---- the trainings of one cell ----
@@ -151,7 +44,7 @@ class Arm:
     @property
     def name(self) -> str:
         prefix = f"c{''.join(map(str, self.classes))}-" if self.classes else ""
-        loss = "baseline" if self.teacher is None else f"{self.teacher}-{self.setting.label}"
+        loss = "baseline" if self.teacher is None else f"{self.teacher}-{setting_label(self.setting)}"
         return f"{prefix}{self.student}-{loss}"
 
     def row(self) -> dict:
@@ -212,7 +105,8 @@ def teacher_seed(p: StudyParams, seed: int) -> int:
     return p.teacher_seeds[seed % len(p.teacher_seeds)]
 
 
-def arm_key(arm: Arm, recipe: Recipe, size: int | str, seed: int, inputs: dict[str, str]) -> str:
-    """What one training's result depends on: if this is unchanged, its metrics file is reused."""
+def arm_key(arm: Arm, recipe: Recipe, size: int | str, seed: int, inputs: dict) -> str:
+    """What one training's result depends on (`inputs`: digests of its input files and code); while
+    this is unchanged, its metrics file is reused."""
     blob = json.dumps([arm.name, recipe.model_dump(), size, seed, inputs], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

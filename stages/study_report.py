@@ -15,7 +15,8 @@ from c2q import study_report as report
 from c2q.config import load_params
 from c2q.io import atomic_path, load_json, save_json
 from c2q.registry import DATASETS
-from c2q.study import NOTEBOOKS, StudyParams, load_study_params, map_arms, notebook_arms
+from c2q.study import NOTEBOOKS, map_arms, notebook_arms
+from c2q.study_config import StudyParams, load_study_params
 from c2q.tracking import stage_run
 from stages import run
 

@@ -18,7 +18,7 @@ from c2q.config import load_params, select
 from c2q.io import save_json, save_tensors
 from c2q.registry import ENSEMBLE, TRAINED_TEACHERS
 from c2q.splits import load_splits
-from c2q.study import load_study_params
+from c2q.study_config import load_study_params
 from c2q.teachers import build_teacher, ensemble_logits
 from c2q.train import accuracy, fit, predict, training_key
 from c2q.tracking import stage_run

@@ -23,7 +23,8 @@ from c2q.cells import by_group, train_arms
 from c2q.config import load_params
 from c2q.io import file_md5, load_json, load_tensors, save_json
 from c2q.splits import load_splits
-from c2q.study import NOTEBOOKS, StudyParams, arm_key, cell_arms, cell_size, load_study_params, teacher_seed
+from c2q.study import NOTEBOOKS, arm_key, cell_arms, cell_size, teacher_seed
+from c2q.study_config import StudyParams, load_study_params
 from c2q.tracking import stage_run
 from stages import run, stage_name
 
@@ -84,10 +85,13 @@ def main(argv: list[str]) -> None:
             "study": "regime-map" if args.group != NOTEBOOKS else "notebooks"}
     folder = paths.study_cell(args.dataset, args.group, args.seed)
     with stage_run(name, study.mlflow.experiment, logged, {**axes, "role": "study"}) as tracker:
-        digests = tracker.log_inputs([paths.split_file(args.dataset), paths.study_teacher_logits(args.dataset, tseed)])
-        inputs = {"files": digests, "code": {path: file_md5(path) for path in CODE}}
+        split_file, teacher_file = paths.split_file(args.dataset), paths.study_teacher_logits(args.dataset, tseed)
+        digests = tracker.log_inputs([split_file, teacher_file])
+        code = {path: file_md5(path) for path in CODE}
         arms = cell_arms(study, args.group)
-        keys = {a: arm_key(a, study.recipe, size, args.seed, inputs) for a in arms}
+        keys = {a: arm_key(a, study.recipe, size, args.seed, {  # a baseline does not depend on the teachers
+            "split": digests[str(split_file)], "teacher": digests[str(teacher_file)] if a.teacher else None,
+            "code": code}) for a in arms}
         done = finished(folder)
         todo = [a for a in arms if done.get(f"{a.name}.json", {}).get("key") != keys[a]]
         for stale in set(done) - {f"{a.name}.json" for a in arms}:

@@ -20,6 +20,7 @@ from tests.conftest import REPO
 NOT_SHAPING = {
     "c2q/__init__.py": "the package docstring",
     "c2q/config.py": "validates params.yaml; the values it returns are declared as params",
+    "c2q/study_config.py": "validates study/params.yaml; the values it returns are declared as params",
     "c2q/paths.py": "names paths; the paths themselves are declared as deps and outs",
     "c2q/tracking.py": "logs to MLflow, which mirrors the files",
     "c2q/invocation.py": "names the repository and the `dvc` invocation an MLflow run belongs to",

@@ -6,7 +6,8 @@ from c2q.arms import Arms, fit_arms
 from c2q.cells import arms_loss, class_subset, train_arms
 from c2q.splits import Split
 from c2q.student import Student
-from c2q.study import Arm, Recipe, Setting
+from c2q.study import Arm
+from c2q.study_config import Recipe, Setting
 from c2q.variants import parse_student
 
 RECIPE = Recipe(layers=2, steps=12, batch_size=16, lr=0.05, evaluations=3)

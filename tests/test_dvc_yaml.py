@@ -57,3 +57,11 @@ def test_exempt_modules_exist_and_import_nothing_that_shapes_outputs():
     for path in NOT_SHAPING:
         allowed = set(NOT_SHAPING) | {"c2q/registry.py", "c2q/variants.py", "c2q/io.py"}
         assert _imports(path) <= allowed, f"{path} imports {sorted(_imports(path) - allowed)}"
+
+
+def test_study_training_keys_hash_the_code_dvc_yaml_lists():
+    """A study training is reused while its key holds; the key hashes stages.study_train.CODE, which must be
+    the code its stage depends on, or an edit DVC reruns for would reuse stale results."""
+    from stages.study_train import CODE
+
+    assert set(CODE) == code_deps("stages.study_train")

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from c2q.splits import make_splits
+from c2q.splits import make_splits, per_class_subset
 
 
 def _synthetic_raw(n_train=1000, n_test=200, classes=10, seed=0):
@@ -52,3 +52,15 @@ def test_max_samples_caps_every_split_stratified():
     for split in ("train", "val"):
         assert (s[f"{split}_y"].bincount(minlength=4) - torch.tensor([50, 30, 15, 5])).abs().max() <= 1, split
     assert (s["test_y"].bincount(minlength=4) - torch.tensor([10, 30, 30, 30])).abs().max() <= 1
+
+
+def test_per_class_subset_is_stratified_seeded_and_capped_by_small_classes():
+    labels = torch.tensor([0] * 50 + [1] * 30 + [2] * 4)
+    index = per_class_subset(labels, 10, seed=0)
+    assert torch.equal(index, index.sort().values) and len(set(index.tolist())) == len(index)
+    assert labels[index].bincount().tolist() == [10, 10, 4]  # class 2 has only 4
+    assert torch.equal(index, per_class_subset(labels, 10, seed=0))
+    assert not torch.equal(index, per_class_subset(labels, 10, seed=1))
+    # a larger subset of the same seed is not required to contain the smaller, but every size is exact
+    assert labels[per_class_subset(labels, 25, seed=0)].bincount().tolist() == [25, 25, 4]
+    assert torch.equal(per_class_subset(labels, "all", seed=5), torch.arange(len(labels)))
