@@ -1,9 +1,10 @@
-# Two entry points: `make pipeline` installs and runs everything, `make test` runs the tests.
+# Entry points: `make pipeline` installs and runs the paper's pipeline, `make study` the regime map
+# (study/dvc.yaml, README: "When does distillation help?"), `make test` runs the tests.
 # Offline: C2Q_DATA_MIRROR=../shared/datasets make pipeline
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install pipeline test
+.PHONY: install pipeline study test
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -15,6 +16,9 @@ install: $(VENV)/.installed
 
 pipeline: install
 	PATH=$(abspath $(VENV))/bin:$$PATH dvc repro
+
+study: install
+	PATH=$(abspath $(VENV))/bin:$$PATH dvc repro study/dvc.yaml
 
 test: install
 	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m pytest -q

@@ -114,14 +114,15 @@ def plot_gain_vs_size(gains: pd.DataFrame, selected: pd.DataFrame, reference_set
     """Gain vs training images per class (log axis), one panel per (dataset, student): each reference
     setting from `teacher`, and the arm chosen on validation; bands are 95% CIs."""
     plt = pyplot()
-    panels = list(dict.fromkeys(zip(gains["dataset"], gains["student"])))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 4.2), squeeze=False, sharey=True)
-    for ax, (dataset, student) in zip(axes[0], panels):
+    datasets, students = list(dict.fromkeys(gains["dataset"])), list(dict.fromkeys(gains["student"]))
+    fig, axes = plt.subplots(len(datasets), len(students), figsize=(max(7.0, 4.8 * len(students)), 3.9 * len(datasets)),
+                             squeeze=False, sharex=True)
+    for ax, (dataset, student) in zip(axes.flat, [(d, s) for d in datasets for s in students]):
         of = gains[(gains["dataset"] == dataset) & (gains["student"] == student)]
         lines = [(f"{m} T={t:g} α={a:g}", of[(of["teacher"] == teacher) & (of["method"] == m)
                                               & (of["temperature"] == t) & (of["alpha"] == a)])
                  for m, t, a in reference_settings]
-        lines.append(("chosen on validation", selected[(selected["dataset"] == dataset)
+        lines.append(("chosen on validation (any teacher)", selected[(selected["dataset"] == dataset)
                                                         & (selected["student"] == student)]))
         for label, rows in lines:
             x = np.array([samples[(dataset, s)] for s in rows["size"]])
@@ -132,40 +133,48 @@ def plot_gain_vs_size(gains: pd.DataFrame, selected: pd.DataFrame, reference_set
             ax.fill_between(x, rows["gain_ci_low"], rows["gain_ci_high"], alpha=0.15, color=ax.lines[-1].get_color())
         ax.axhline(0, color="gray", linewidth=0.8)
         ax.set_xscale("log")
-        ax.set_xlabel("training images per class (log)")
-        ax.set_title(f"{dataset} {student}")
+        ax.set_title(f"{dataset} {student}", fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("gain: baseline − distilled test error (pp)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("gain: baseline − distilled (pp)")
     axes[0][0].legend(fontsize=7, title=f"teacher: {teacher}", title_fontsize=7)
-    fig.suptitle("When does distillation help? Gain vs training-set size (mean over seeds, 95% CI)")
+    for ax in axes[-1]:
+        ax.set_xlabel("training images per class (log)")
+    fig.suptitle("Distillation gain vs training-set size (mean over seeds, 95% CI bands)", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 def plot_heatmaps(gains: pd.DataFrame, size, teacher: str, path: Path) -> None:
-    """T x alpha heatmaps of the mean gain at one size, a panel per (dataset, student, method)."""
+    """T x alpha heatmaps of the mean gain at one size, a panel per (dataset, student, method); a star
+    marks a gain whose 95% CI excludes 0."""
     plt = pyplot()
     rows = gains[(gains["size"].astype(str) == str(size)) & (gains["teacher"] == teacher)]
     rows = rows[rows.groupby(["dataset", "student", "method"])["temperature"].transform("nunique") > 1]
-    panels = list(dict.fromkeys(zip(rows["dataset"], rows["student"], rows["method"])))
-    if not panels:
+    grids = list(dict.fromkeys(zip(rows["dataset"], rows["student"])))
+    methods = list(dict.fromkeys(rows["method"]))
+    if not grids:
         raise ValueError(f"no temperature x alpha sweep at size {size} with teacher {teacher}")
     limit = max(0.5, float(rows["gain"].abs().max()))
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.6), squeeze=False)
-    for ax, (dataset, student, method) in zip(axes[0], panels):
+    fig, axes = plt.subplots(len(grids), len(methods), figsize=(3.6 * len(methods) + 1.2, 3.3 * len(grids)),
+                             squeeze=False, constrained_layout=True)
+    for ax, ((dataset, student), method) in zip(axes.flat, [(g, m) for g in grids for m in methods]):
         of = rows[(rows["dataset"] == dataset) & (rows["student"] == student) & (rows["method"] == method)]
-        grid = of.pivot_table(index="temperature", columns="alpha", values="gain")
-        image = ax.imshow(grid.to_numpy(), cmap="RdBu", vmin=-limit, vmax=limit, origin="lower", aspect="auto")
-        ax.set_xticks(range(len(grid.columns)), [f"{a:g}" for a in grid.columns])
-        ax.set_yticks(range(len(grid.index)), [f"{t:g}" for t in grid.index])
-        for i in range(grid.shape[0]):
-            for j in range(grid.shape[1]):
-                ax.text(j, i, f"{grid.iat[i, j]:+.1f}", ha="center", va="center", fontsize=8)
+        gain = of.pivot_table(index="temperature", columns="alpha", values="gain")
+        sure = (of.assign(sure=(of["gain_ci_low"] > 0) | (of["gain_ci_high"] < 0))
+                .pivot_table(index="temperature", columns="alpha", values="sure"))
+        image = ax.imshow(gain.to_numpy(), cmap="RdBu", vmin=-limit, vmax=limit, origin="lower", aspect="auto")
+        ax.set_xticks(range(len(gain.columns)), [f"{a:g}" for a in gain.columns])
+        ax.set_yticks(range(len(gain.index)), [f"{t:g}" for t in gain.index])
+        for i in range(gain.shape[0]):
+            for j in range(gain.shape[1]):
+                if not math.isnan(gain.iat[i, j]):
+                    star = "*" if sure.iat[i, j] else ""
+                    ax.text(j, i, f"{gain.iat[i, j]:+.1f}{star}", ha="center", va="center", fontsize=8)
         ax.set_xlabel("alpha")
         ax.set_ylabel("temperature")
-        ax.set_title(f"{dataset} {student}\n{method}", fontsize=9)
-    fig.colorbar(image, ax=axes[0].tolist(), label="gain (pp)", shrink=0.8)
-    fig.suptitle(f"Gain at {size} images per class, teacher {teacher} (mean over seeds)", fontsize=10)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+        ax.set_title(f"{dataset} {student}\n{method}, teacher {teacher}, {size}/class", fontsize=9)
+    fig.colorbar(image, ax=axes.ravel().tolist(), label="gain: baseline − distilled (pp)", shrink=0.6)
+    fig.savefig(path, dpi=110)
     plt.close(fig)

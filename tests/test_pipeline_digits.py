@@ -22,7 +22,7 @@ from c2q.io import load_tensors
 from c2q.teachers import build_teacher
 from c2q.train import predict
 from tests.dvc_stages import declared_stages
-from tests.pipeline_utils import commit_all, env, make_repo, mlflow_http, repro, run, set_params
+from tests.pipeline_utils import DIGITS_STUDY, commit_all, env, make_repo, mlflow_http, repro, run, set_params
 
 pytestmark = pytest.mark.pipeline
 
@@ -34,7 +34,8 @@ PARAMS = {
     "seeds": [0, 1],
     "teacher": {"lenet": {"epochs": 1, "batch_size": 64}, "alexnet": {"epochs": 1, "batch_size": 64, "width": 0.125}},
     "student": {"epochs": 2, "batch_size": 64},
-    "distill": {"teachers": ["ensemble"], "ensemble": ["lenet", "alexnet"]},
+    "distill": {"teachers": ["ensemble"], "ensemble": ["lenet", "alexnet"], "method": "notebook"},
+    "data": {"train_per_class": 60},
 }
 
 
@@ -47,15 +48,18 @@ def _students(kind: str, seeds, teacher: str | None = None) -> list[str]:
 def digits(tmp_path_factory):
     root = tmp_path_factory.mktemp("digits")
     repo = make_repo(root / "repo", PARAMS)
+    set_params(repo, DIGITS_STUDY, "study/params.yaml")
     trace = root / "io-trace"
     trace.mkdir()
-    return repo, repro(repo, mirror=None, trace=trace)
+    ran = repro(repo, mirror=None, trace=trace)
+    run(["dvc", "repro", "study/dvc.yaml"], repo, trace=trace)  # study/dvc.yaml's stages are checked alike
+    return repo, ran
 
 
 # Files stages open that are not DVC's business: params (checked as params), code (checked by import;
 # git probes it too), git's own files (MLflow reads the commit), MLflow's store and artifact copies,
 # and training checkpoints.
-_NOT_DATA = re.compile(r"^(params\.yaml|mlflow\.db.*|mlartifacts/.*|\.checkpoints/.*|\.git/.*|c2q/.*|stages/.*)$")
+_NOT_DATA = re.compile(r"^((study/)?params\.yaml|mlflow\.db.*|mlartifacts/.*|\.checkpoints/.*|\.git/.*|c2q/.*|stages/.*)$")
 
 
 def _opened_by_stage(repo):
@@ -125,6 +129,15 @@ def test_reduced_features_have_the_encoders_size(digits):
     assert load_splits(repo / "data/reduced/digits/pca-amplitude-q3.pt")["test"].x.shape[1] == 8
     fc = load_splits(repo / "data/reduced/digits/fc-angle-q3.pt")["train"].x
     assert fc.shape[1:] == (1, 8, 8)  # fc keeps whole images: the linear layer is in the student
+
+
+def test_students_train_on_train_per_class_images_of_each_class_and_pair_their_subsets(digits):
+    repo, _ = digits
+    for seed in (0, 1):
+        base = json.loads((repo / f"metrics/students/baseline/digits/fc-angle-q3-s{seed}.json").read_text())
+        dist = json.loads((repo / f"metrics/students/distilled/digits/fc-angle-q3-ensemble-s{seed}.json").read_text())
+        assert base["train_samples"] == dist["train_samples"] == 10 * 60
+    assert len(load_splits(repo / "data/reduced/digits/split.pt")["train"]) > 10 * 60  # the split itself stays whole
 
 
 def test_ensemble_logits_are_the_mean_of_the_members(digits):
@@ -239,7 +252,8 @@ def test_dvc_plots_show_has_data_for_every_declared_plot(digits):
 def test_dvc_metrics_show_prints_the_headline_numbers(digits):
     repo, _ = digits
     out = run(["dvc", "metrics", "show", "--json"], repo).stdout
-    assert list(json.loads(out)[""]["data"]) == ["metrics/summary.json"]  # the headline only, not every stage's file
+    # the headlines only (the paper pipeline's and the study's), not every stage's file
+    assert sorted(json.loads(out)[""]["data"]) == ["metrics/summary.json", "study/results/summary.json"]
     headline = json.loads(out)[""]["data"]["metrics/summary.json"]["data"]["digits"]
     assert set(headline) == set(STUDENTS)
     assert set(headline["fc-angle-q3"]) == {"baseline_error", "best_distilled_error", "gain"}
