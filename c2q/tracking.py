@@ -155,7 +155,7 @@ class StageRun:
                      curve: list[dict[str, float]], tags: dict[str, Any]) -> None:
         """One training of a stage that runs many (the study's cells) as an MLflow run of its own, nested
         under the stage's run: its params, final metrics, curve (step = optimiser step) and tags."""
-        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.entities import Metric, Param
 
         client, parent = self._mlflow.MlflowClient(), self._mlflow.get_run(self.run_id)
         own = {k: str(v) for k, v in tags.items() if v is not None}

@@ -45,7 +45,8 @@ def pipeline(tmp_path_factory, mirror):
 
 def test_every_stage_runs_in_order_and_writes_its_outputs(pipeline):
     repo, _, first = pipeline
-    assert first == STAGES
+    # the two student stages depend on nothing of each other: DVC may run either first
+    assert first[:4] == STAGES[:4] and set(first[4:6]) == set(STAGES[4:6]) and first[6:] == STAGES[6:], first
     for path in [
         "data/raw/mnist/MNIST/raw/train-images-idx3-ubyte",
         "data/reduced/mnist/split.pt",
@@ -100,7 +101,8 @@ def test_nothing_reruns_then_a_student_param_reruns_only_students(pipeline):
     repo, mirror, _ = pipeline
     assert repro(repo, mirror) == []
     set_params(repo, {"student": {"lr": 0.02}})
-    assert repro(repo, mirror) == STAGES[4:]
+    ran = repro(repo, mirror)
+    assert set(ran[:2]) == set(STAGES[4:6]) and ran[2:] == ["aggregate"], ran
     assert len(_runs(repo)) == len(STAGES) + 3
 
 
