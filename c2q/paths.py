@@ -107,6 +107,4 @@ def study_cell(dataset: str, group: str, seed: int) -> Path:
     return STUDY / "runs" / dataset / str(group) / f"s{seed}"
 
 
-STUDY_RUNS = STUDY / "runs"
-STUDY_TEACHERS = STUDY / "teachers"
 STUDY_RESULTS = STUDY / "results"
