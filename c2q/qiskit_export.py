@@ -23,6 +23,30 @@ from qiskit import QuantumCircuit, qasm3
 from qiskit.circuit.library import StatePreparation
 
 
+def restore_qiskit_unitary() -> None:
+    """Undo torchquantum's replacement of `QuantumCircuit.unitary`.
+
+    Importing torchquantum (the reference simulator) replaces that method with
+    one built on its own UnitaryGate, which qiskit 2's synthesis cannot invert,
+    so state preparation fails to transpile in any process that imported
+    torchquantum. This puts back a method that does what qiskit's does.
+    """
+    if getattr(QuantumCircuit.unitary, "__module__", "").startswith("torchquantum"):
+        QuantumCircuit.unitary = _qiskit_unitary
+
+
+def _qiskit_unitary(self, obj, qubits, label=None):
+    from qiskit.circuit import Qubit, QuantumRegister
+    from qiskit.circuit.library import UnitaryGate
+
+    gate = UnitaryGate(obj, label=label)
+    if isinstance(qubits, QuantumRegister):
+        qubits = qubits[:]
+    if gate.num_qubits == 1 and (isinstance(qubits, (int, Qubit)) or len(qubits) > 1):
+        qubits = [qubits]
+    return self.append(gate, qubits, [], copy=False)
+
+
 def _qubit(qubits: int, wire: int) -> int:
     return qubits - 1 - wire
 
@@ -47,6 +71,7 @@ def encoding_circuit(encoding: str, features: np.ndarray, qubits: int) -> Quantu
     features = np.asarray(features, dtype=np.float64)
     circuit = QuantumCircuit(qubits, name=f"{encoding}_encoding")
     if encoding == "amplitude":
+        restore_qiskit_unitary()  # its synthesis needs qiskit's own QuantumCircuit.unitary
         norm = np.linalg.norm(features)
         vector = features / norm if norm > 1e-12 else np.eye(2**qubits)[0]
         circuit.append(StatePreparation(vector), range(qubits))

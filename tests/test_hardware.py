@@ -120,6 +120,17 @@ def test_device_noise_runs_on_the_device_layout_and_shrinks_expectations():
     assert np.abs(z - exact).max() > 1e-3 and np.abs(z - exact).max() < 0.5  # noisy, but the same circuit
 
 
+def test_state_preparation_transpiles_after_torchquantum_was_imported():
+    """torchquantum replaces QuantumCircuit.unitary on import; an amplitude-encoded student must still run."""
+    import torchquantum  # noqa: F401  (the import is the point)
+    from qiskit import transpile
+    from qiskit.quantum_info import Statevector
+
+    vector = np.random.default_rng(0).normal(size=16)
+    circuit = transpile(encoding_circuit("amplitude", vector, 4), basis_gates=["rz", "sx", "x", "cx"])
+    np.testing.assert_allclose(Statevector(circuit).data, vector / np.linalg.norm(vector), atol=1e-8)
+
+
 def test_readout_confusion_flips_bits_per_qubit():
     p = np.zeros(4)
     p[0b01] = 1.0  # qubit 0 reads 1, qubit 1 reads 0
