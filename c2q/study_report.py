@@ -74,39 +74,42 @@ def _p(p: float) -> str:
     return "–" if math.isnan(p) else f"{p:.3f}" if p >= 0.001 else "<0.001"
 
 
+def _table(title: str, header: list[str], rows: list[list]) -> list[str]:
+    """A Markdown section: its title, then a table."""
+    lines = [f"\n## {title}\n" if title else "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+
+
 def markdown(selected: pd.DataFrame, reference: pd.DataFrame, notebooks: pd.DataFrame) -> str:
     """The report's tables: choices on validation, the notebooks' configurations, the reference settings."""
-    out = ["## Best distillation, chosen on validation\n",
-           "Per (dataset, student, size) the teacher and setting with the best mean validation accuracy; "
-           "gain = baseline − distilled test error (pp), 95% CI over paired seeds.\n",
-           "| dataset | student | per class | baseline error (%) | chosen (on validation) | distilled error (%) "
-           "| gain (pp) [95% CI] | p | wins |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in selected.itertuples():
-        out.append(f"| {r.dataset} | {r.student} | {r.size} | {_pm(r.baseline_error, r.baseline_error_std)} | "
-                   f"{_setting(r)} | {_pm(r.distilled_error, r.distilled_error_std)} | {_gain(r)} | "
-                   f"{_p(r.p_value)} | {r.wins}/{r.seeds} |")
-    out += ["\n## The paper notebooks' configurations\n",
-            "| dataset | classes | student | teacher | baseline error (%) | distilled error (%) | gain (pp) [95% CI] "
-            "| p | wins |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in notebooks.itertuples():
-        out.append(f"| {r.dataset} | {r.classes} | {r.student} | {r.teacher} | "
-                   f"{_pm(r.baseline_error, r.baseline_error_std)} | {_pm(r.distilled_error, r.distilled_error_std)} "
-                   f"| {_gain(r)} | {_p(r.p_value)} | {r.wins}/{r.seeds} |")
-    out += ["\n## Reference settings, every teacher and size\n",
-            "| dataset | student | per class | teacher | setting | distilled error (%) | gain (pp) [95% CI] | p "
-            "| wins |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in reference.itertuples():
-        out.append(f"| {r.dataset} | {r.student} | {r.size} | {r.teacher} | {r.method} T={r.temperature:g} "
-                   f"α={r.alpha:g} | {_pm(r.distilled_error, r.distilled_error_std)} | {_gain(r)} | "
-                   f"{_p(r.p_value)} | {r.wins}/{r.seeds} |")
-    return "\n".join(out) + "\n"
+    errors = ["distilled error (%)", "gain (pp) [95% CI]", "p", "wins"]
+
+    def outcome(r) -> list:
+        return [_pm(r.distilled_error, r.distilled_error_std), _gain(r), _p(r.p_value), f"{r.wins}/{r.seeds}"]
+
+    out = _table("Best distillation, chosen on validation",
+                 ["dataset", "student", "per class", "baseline error (%)", "chosen (on validation)", *errors],
+                 [[r.dataset, r.student, r.size, _pm(r.baseline_error, r.baseline_error_std), _setting(r), *outcome(r)]
+                  for r in selected.itertuples()])
+    out.insert(1, "Per (dataset, student, size) the teacher and setting with the best mean validation accuracy; "
+                  "gain = baseline − distilled test error (pp), 95% CI over paired seeds.\n")
+    out += _table("The paper notebooks' configurations",
+                  ["dataset", "classes", "student", "teacher", "baseline error (%)", *errors],
+                  [[r.dataset, r.classes, r.student, r.teacher, _pm(r.baseline_error, r.baseline_error_std), *outcome(r)]
+                   for r in notebooks.itertuples()])
+    out += _table("Reference settings, every teacher and size",
+                  ["dataset", "student", "per class", "teacher", "setting", *errors],
+                  [[r.dataset, r.student, r.size, r.teacher, f"{r.method} T={r.temperature:g} α={r.alpha:g}", *outcome(r)]
+                   for r in reference.itertuples()])
+    return "\n".join(out).lstrip("\n") + "\n"
 
 
 # ---- figures ----
 
-def _size_axis(rows: pd.DataFrame, classes: int) -> np.ndarray:
-    """Training images per class, `all` placed at the whole split's mean per class."""
-    return np.array([float(s) if s != "all" else n / classes for s, n in zip(rows["size"], rows["train_samples"])])
+def images_per_class(records: pd.DataFrame, classes: dict[str, int]) -> dict[tuple, float]:
+    """{(dataset, size): training images per class}; `all` is the whole split's mean per class."""
+    return {(r.dataset, r.size): float(r.size) if r.size != "all" else r.train_samples / classes[r.dataset]
+            for r in records.itertuples()}
 
 
 def plot_gain_vs_size(gains: pd.DataFrame, selected: pd.DataFrame, reference_settings: list[tuple],

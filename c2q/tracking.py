@@ -40,6 +40,11 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def numbers(metrics: dict[str, Any]) -> dict[str, float]:
+    """The numeric entries of (nested) metrics as dotted keys; strings and booleans are not metrics."""
+    return {k: float(v) for k, v in flatten(metrics).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
 def input_files(paths: list[Path]) -> list[Path]:
     """The files of a stage's inputs, directories expanded (sorted, hidden files skipped)."""
     files = []
@@ -126,8 +131,7 @@ class StageRun:
 
     def log_metrics(self, metrics: dict[str, Any]) -> None:
         """A stage's final numbers (nested dicts flattened to dotted keys; non-numbers skipped)."""
-        numeric = {k: float(v) for k, v in flatten(metrics).items()
-                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        numeric = numbers(metrics)
         if clash := set(numeric) & set(CURVE_KEYS):
             raise ValueError(f"{sorted(clash)} name per-epoch curves; give final numbers their own names")
         self._mlflow.log_metrics(numeric)
@@ -162,8 +166,7 @@ class StageRun:
         inherited = {k: v for k, v in parent.data.tags.items() if not k.startswith("mlflow.") and k not in own}
         run = client.create_run(parent.info.experiment_id, run_name=run_name,
                                 tags={**inherited, **own, "mlflow.parentRunId": self.run_id})
-        numeric = {k: float(v) for k, v in flatten(metrics).items()
-                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        numeric = numbers(metrics)
         now = int(time.time() * 1000)
         rows = [Metric(k, v, now, 0) for k, v in numeric.items()]
         rows += [Metric(k, float(point[k]), now, int(point["step"])) for point in curve for k in point if k != "step"]

@@ -83,9 +83,8 @@ def main(argv: list[str]) -> None:
         write_csv(teachers, "teachers.csv")
         with atomic_path(OUT / "report.md") as tmp:
             tmp.write_text(report.markdown(selected, reference, notebooks))
-        samples = {(r.dataset, r.size): (float(r.size) if r.size != "all"
-                                         else r.train_samples / len(DATASETS[r.dataset].classes))
-                   for r in data[data["study"] == "regime-map"].itertuples()}
+        samples = report.images_per_class(data[data["study"] == "regime-map"],
+                                          {d: len(DATASETS[d].classes) for d in study.datasets})
         with atomic_path(OUT / "gain_vs_size.png") as tmp:
             report.plot_gain_vs_size(gains, selected, [(s.method, s.temperature, s.alpha) for s in d.reference],
                                      d.teacher, samples, tmp)

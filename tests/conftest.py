@@ -1,4 +1,4 @@
-"""Shared fixtures: the repository root and the offline dataset mirror."""
+"""Shared fixtures: the repository root and the offline dataset mirror; setting one key of parsed params."""
 
 from __future__ import annotations
 
@@ -8,6 +8,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def set_key(params: dict, key: str, value) -> dict:
+    """Set the dotted `key` (e.g. `distill.alpha`) of parsed params to `value`; returns `params`."""
+    *parents, leaf = key.split(".")
+    node = params
+    for part in parents:
+        node = node[part]
+    node[leaf] = value
+    return params
 
 
 def mirror_path() -> Path | None:

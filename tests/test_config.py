@@ -4,7 +4,7 @@ import yaml
 from c2q.config import load_params, select, validate
 from c2q.errors import ParamsError
 from c2q.variants import parse_student
-from tests.conftest import REPO
+from tests.conftest import REPO, set_key
 
 
 def _default():
@@ -66,13 +66,7 @@ def test_shipped_params_are_valid():
     ],
 )
 def test_bad_values_are_reported_by_key(key, value, words):
-    params = _default()
-    *parents, leaf = key.split(".")
-    node = params
-    for p in parents:
-        node = node[p]
-    node[leaf] = value
-    problems = "\n".join(validate(params))
+    problems = "\n".join(validate(set_key(_default(), key, value)))
     for w in words:
         assert w in problems
 

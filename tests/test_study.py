@@ -18,7 +18,7 @@ import yaml
 from c2q.study_config import StudyParams, load_study_params
 from c2q.config import schema_problems
 from c2q.errors import ParamsError
-from tests.conftest import REPO
+from tests.conftest import REPO, set_key
 from tests.pipeline_utils import DIGITS_STUDY, make_repo, run, set_params
 
 MAIN = {
@@ -137,13 +137,7 @@ def test_shipped_study_params_are_valid():
     ("recipe.epochs", 3, ["recipe.epochs", "unknown key", "steps"]),
 ])
 def test_bad_study_values_are_reported_by_key(key, value, words):
-    raw = _study_raw()
-    *parents, leaf = key.split(".")
-    node = raw
-    for part in parents:
-        node = node[part]
-    node[leaf] = value
-    problems = "\n".join(schema_problems(raw, StudyParams))
+    problems = "\n".join(schema_problems(set_key(_study_raw(), key, value), StudyParams))
     for word in words:
         assert word in problems, problems
 
