@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 
+from c2q.devices import DEVICES
 from c2q.errors import ParamsError
 from c2q.registry import DATASETS, DISTILL_METHODS, ENSEMBLE, SCHEDULES, SIMULATORS, TRAINED_TEACHERS
 from c2q.variants import parse_student, reduction_problem
@@ -123,6 +124,33 @@ class DistillParams(_Section):
     alpha: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
+Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+class DepolarisingParams(_Section):
+    p1: Probability
+    p2: Probability
+    readout: Annotated[float, Field(ge=0, le=0.5, allow_inf_nan=False)]
+    strengths: _list(Annotated[float, Field(ge=0, allow_inf_nan=False)])
+
+
+class NoiseParams(_Section):
+    model: Literal["device", "depolarising"]
+    device: Literal[tuple(DEVICES)]
+    images_per_class: PerClass
+    depolarising: DepolarisingParams
+
+
+class EvaluateParams(_Section):
+    shots: Union[Count, _list(Count)]
+    noise: NoiseParams
+
+    @property
+    def shot_counts(self) -> list[int]:
+        """`shots` as a list; the first count is the headline one (`test_error_shots`)."""
+        return [self.shots] if isinstance(self.shots, int) else list(self.shots)
+
+
 class Params(_Section):
     mlflow: MlflowParams
     datasets: _list(Literal[tuple(DATASETS)])
@@ -133,6 +161,7 @@ class Params(_Section):
     teacher: TeacherParams
     student: StudentParams
     distill: DistillParams
+    evaluate: EvaluateParams
 
 
 # ---- reading and reporting ----
@@ -187,6 +216,18 @@ def _cross_checks(raw: dict, invalid: set[str]) -> list[str]:
         for m in raw["distill"]["ensemble"]:
             if m not in raw["teachers"]:
                 problems.append(f"distill.ensemble: member {m!r} is not trained; add it to teachers {raw['teachers']}")
+    if valid("students", "evaluate.noise.device"):
+        device = raw["evaluate"]["noise"]["device"]
+        for name in raw["students"]:
+            v = parse_student(name)
+            if not v.classical and v.qubits > DEVICES[device].qubits:
+                problems.append(f"evaluate.noise.device: {device} has {DEVICES[device].qubits} qubits, student "
+                                f"{name!r} needs {v.qubits}; pick one of {_devices_for(v.qubits)}")
+    if valid("evaluate.noise.model", "evaluate.noise.depolarising.strengths"):
+        noise = raw["evaluate"]["noise"]
+        if noise["model"] == "depolarising" and 1 not in noise["depolarising"]["strengths"]:
+            problems.append("evaluate.noise.depolarising.strengths: must include 1, the strength that "
+                            f"evaluate.noise.model depolarising reports, got {noise['depolarising']['strengths']}")
     if not valid("datasets"):
         return problems
     for dataset in raw["datasets"]:
@@ -200,6 +241,10 @@ def _cross_checks(raw: dict, invalid: set[str]) -> list[str]:
                 problems.append(f"students: {name!r} on {dataset}: {problem} ({v.encoding} encoding "
                                 f"on {v.qubits} qubits needs {v.n_features} features)")
     return problems
+
+
+def _devices_for(qubits: int) -> list[str]:
+    return [name for name, d in DEVICES.items() if d.qubits >= qubits]
 
 
 def schema_problems(raw: Any, root: type[BaseModel]) -> list[str]:

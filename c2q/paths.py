@@ -75,6 +75,20 @@ def student_confusion(role: str, dataset: str, student: str, seed: int, teacher:
     return Path("metrics/confusion") / role / dataset / f"{student_id(student, seed, teacher)}.json"
 
 
+def student_qasm(role: str, dataset: str, student: str, seed: int, teacher: str | None = None) -> Path:
+    """The trained circuit (angles bound) in OpenQASM 3, beside the student's weights."""
+    return student_model(role, dataset, student, seed, teacher).with_suffix(".qasm")
+
+
+def noise_dir(dataset: str) -> Path:
+    return Path("metrics/noise") / dataset
+
+
+def noise_metrics(role: str, dataset: str, student: str, seed: int, teacher: str | None = None) -> Path:
+    """One quantum student compiled and run under noise (stage evaluate_noise)."""
+    return noise_dir(dataset) / role / f"{student_id(student, seed, teacher)}.json"
+
+
 def checkpoint(stage: str) -> Path:
     """Per-epoch training state of a stage, kept only while it is unfinished (git-ignored)."""
     return Path(".checkpoints") / f"{stage.replace('@', '-')}.pt"
@@ -86,6 +100,9 @@ SUMMARY = Path("metrics/summary.json")
 GAINS_CSV = Path("metrics/gains.csv")
 ERRORS_PLOT = Path("metrics/plots/errors_by_method.png")
 GAINS_PLOT = Path("metrics/plots/gains.png")
+HARDWARE_CSV = Path("metrics/hardware_table.csv")
+NOISE_GAINS_CSV = Path("metrics/noise_gains.csv")
+NOISE_PLOT = Path("metrics/plots/error_vs_noise.png")
 
 
 # ---- the regime-map study (study/dvc.yaml) ----

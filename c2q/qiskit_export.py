@@ -3,52 +3,117 @@
 How each part becomes gates (our wire w is qiskit's qubit Q-1-w, so a basis
 state's index, wire 0 most significant, is the same number in both):
 
-- amplitude encoding: one `StatePreparation` instruction holding the 2^Q
-  normalised features; a device runs its decomposition (CNOTs and rotations,
-  about 2^Q two-qubit gates), which transpiling shows;
+- amplitude encoding: the features are real, so the state needs only RY
+  rotations and CNOTs (Mottonen et al., quant-ph/0407010, real case): wire k
+  gets one RY per value of wires 0..k-1, an RY controlled on all of them,
+  which is 2^k plain RYs and 2^k CNOTs (Gray-code order). The angles split
+  each block's norm between its two halves; the last wire's carry the signs.
+  That is 2^Q - 1 rotations and 2^Q - 2 CNOTs, the same gates for every
+  input, only the angles change;
 - angle encoding: RY(pi/2 + atan(x_w)) on every qubit;
 - qubit (dense) encoding: RY(pi/2 + atan(x_2w)) then RZ(2 atan(x_2w+1));
 - the trainable circuit, `layers` times: RX, RY, RZ on every qubit with the
   trained angles, then CNOTs w -> w+1 around the ring;
 - readout: <Z> of every qubit; the student's linear head turns those into
   logits classically, as does its `fc` layer before the encoding.
+
+Because an encoding's gates do not depend on the input, each is a circuit
+with parameters (`encoding_template`) and `encoding_angles` gives every
+input's values: a device compiles a student once and binds each input.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from qiskit import QuantumCircuit, qasm3
-from qiskit.circuit.library import StatePreparation
-
-
-def restore_qiskit_unitary() -> None:
-    """Undo torchquantum's replacement of `QuantumCircuit.unitary`.
-
-    Importing torchquantum (the reference simulator) replaces that method with
-    one built on its own UnitaryGate, which qiskit 2's synthesis cannot invert,
-    so state preparation fails to transpile in any process that imported
-    torchquantum. This puts back a method that does what qiskit's does.
-    """
-    if getattr(QuantumCircuit.unitary, "__module__", "").startswith("torchquantum"):
-        QuantumCircuit.unitary = _qiskit_unitary
-
-
-def _qiskit_unitary(self, obj, qubits, label=None):
-    from qiskit.circuit import Qubit, QuantumRegister
-    from qiskit.circuit.library import UnitaryGate
-
-    gate = UnitaryGate(obj, label=label)
-    if isinstance(qubits, QuantumRegister):
-        qubits = qubits[:]
-    if gate.num_qubits == 1 and (isinstance(qubits, (int, Qubit)) or len(qubits) > 1):
-        qubits = [qubits]
-    return self.append(gate, qubits, [], copy=False)
+from qiskit.circuit import ParameterVector
 
 
 def _qubit(qubits: int, wire: int) -> int:
     return qubits - 1 - wire
+
+
+def _gray(m: int) -> int:
+    return m ^ (m >> 1)
+
+
+def _walsh(k: int) -> np.ndarray:
+    """M[j, m] = (-1)^popcount(j & gray(m)): the rotation that control value j sees from the m-th RY."""
+    j, m = np.arange(2**k)[:, None], np.array([_gray(i) for i in range(2**k)])[None, :]
+    parity = np.vectorize(lambda v: bin(v).count("1") % 2)(j & m)
+    return 1 - 2 * parity
+
+
+def n_angles(encoding: str, qubits: int) -> int:
+    """How many parameters an encoding's circuit has."""
+    return {"amplitude": 2**qubits - 1, "angle": qubits, "qubit": 2 * qubits}[encoding]
+
+
+def _uniformly_controlled_ry(circuit: QuantumCircuit, angles, wire: int, qubits: int) -> None:
+    """RY(angles[j]) on `wire` when wires 0..wire-1 hold j (as `_amplitude_betas` transforms them)."""
+    target = _qubit(qubits, wire)
+    if wire == 0:
+        circuit.ry(angles[0], target)
+        return
+    n = 2**wire
+    for m in range(n):
+        circuit.ry(angles[m], target)
+        bit = (_gray(m) ^ _gray((m + 1) % n)).bit_length() - 1  # the control bit that flips next
+        circuit.cx(_qubit(qubits, wire - 1 - bit), target)
+
+
+def encoding_template(encoding: str, qubits: int) -> QuantumCircuit:
+    """The encoding's gates with a parameter `x[i]` for every input-dependent angle."""
+    x = ParameterVector("x", n_angles(encoding, qubits))
+    circuit = QuantumCircuit(qubits, name=f"{encoding}_encoding")
+    if encoding == "amplitude":
+        start = 0
+        for wire in range(qubits):
+            _uniformly_controlled_ry(circuit, x[start:start + 2**wire], wire, qubits)
+            start += 2**wire
+        return circuit
+    if encoding not in ("angle", "qubit"):
+        raise ValueError(f"unknown encoding {encoding!r}")
+    per_qubit = 1 if encoding == "angle" else 2
+    for wire in range(qubits):
+        circuit.ry(x[per_qubit * wire], _qubit(qubits, wire))
+        if encoding == "qubit":
+            circuit.rz(x[2 * wire + 1], _qubit(qubits, wire))
+    return circuit
+
+
+def _amplitude_angles(features: np.ndarray) -> np.ndarray:
+    """(N, 2^Q) real features -> (N, 2^Q - 1) RY angles of the amplitude template, level by level."""
+    n, dim = features.shape
+    qubits = dim.bit_length() - 1
+    norms = np.linalg.norm(features, axis=1, keepdims=True)
+    vectors = np.where(norms > 1e-12, features / np.maximum(norms, 1e-12), np.eye(dim)[0])
+    out = []
+    for wire in range(qubits):
+        blocks = vectors.reshape(n, 2**wire, 2, -1)  # (N, prefix j, bit of this wire, rest)
+        if wire == qubits - 1:  # one amplitude per half: signed
+            alpha = 2 * np.arctan2(blocks[:, :, 1, 0], blocks[:, :, 0, 0])
+        else:
+            halves = np.linalg.norm(blocks, axis=3)
+            alpha = 2 * np.arctan2(halves[:, :, 1], halves[:, :, 0])
+        # the uniformly controlled RY gives control value j the rotation (M @ beta)[j]; M.T M = 2^k I
+        out.append(alpha @ _walsh(wire) / 2**wire)
+    return np.concatenate(out, axis=1)
+
+
+def encoding_angles(encoding: str, features: np.ndarray) -> np.ndarray:
+    """(N, features) encoder inputs -> (N, n_angles) values of the template's parameters, in order."""
+    features = np.asarray(features, dtype=np.float64)
+    if encoding == "amplitude":
+        return _amplitude_angles(features)
+    polar = np.pi / 2 + np.arctan(features)
+    if encoding == "angle":
+        return polar
+    if encoding == "qubit":
+        angles = polar.copy()
+        angles[:, 1::2] = 2 * np.arctan(features[:, 1::2])
+        return angles
+    raise ValueError(f"unknown encoding {encoding!r}")
 
 
 def trainable_circuit(theta: np.ndarray) -> QuantumCircuit:
@@ -66,35 +131,21 @@ def trainable_circuit(theta: np.ndarray) -> QuantumCircuit:
     return circuit
 
 
-def encoding_circuit(encoding: str, features: np.ndarray, qubits: int) -> QuantumCircuit:
-    """The gates that prepare one input's encoded state from |0...0>."""
-    features = np.asarray(features, dtype=np.float64)
-    circuit = QuantumCircuit(qubits, name=f"{encoding}_encoding")
-    if encoding == "amplitude":
-        restore_qiskit_unitary()  # its synthesis needs qiskit's own QuantumCircuit.unitary
-        norm = np.linalg.norm(features)
-        vector = features / norm if norm > 1e-12 else np.eye(2**qubits)[0]
-        circuit.append(StatePreparation(vector), range(qubits))
-        return circuit
-    for wire in range(qubits):
-        q = _qubit(qubits, wire)
-        if encoding == "angle":
-            circuit.ry(math.pi / 2 + math.atan(features[wire]), q)
-        elif encoding == "qubit":
-            circuit.ry(math.pi / 2 + math.atan(features[2 * wire]), q)
-            circuit.rz(2 * math.atan(features[2 * wire + 1]), q)
-        else:
-            raise ValueError(f"unknown encoding {encoding!r}")
-    return circuit
+def student_template(encoding: str, theta: np.ndarray) -> QuantumCircuit:
+    """The whole circuit of a trained student, its encoding's angles left as parameters."""
+    return encoding_template(encoding, theta.shape[1]).compose(trainable_circuit(theta))
 
 
-def student_circuit(encoding: str, features: np.ndarray, theta: np.ndarray, measure: bool = False) -> QuantumCircuit:
-    """The whole circuit for one input: its encoding, then the trained circuit (then measurements)."""
-    qubits = theta.shape[1]
-    circuit = encoding_circuit(encoding, features, qubits).compose(trainable_circuit(theta))
-    if measure:
-        circuit.measure_all()
-    return circuit
+def bind(template: QuantumCircuit, angles: np.ndarray) -> QuantumCircuit:
+    """One input's circuit: the template's parameters `x` set to `angles`."""
+    vector = next(iter(template.parameters)).vector
+    return template.assign_parameters(dict(zip(vector, angles)), strict=False)
+
+
+def student_circuit(encoding: str, features: np.ndarray, theta: np.ndarray) -> QuantumCircuit:
+    """The whole circuit for one input: its encoding, then the trained circuit (no measurements)."""
+    template = student_template(encoding, theta)
+    return bind(template, encoding_angles(encoding, np.asarray(features)[None])[0])
 
 
 def to_qasm3(theta: np.ndarray) -> str:

@@ -30,3 +30,33 @@ def sample_z(probabilities: np.ndarray, shots: int, rng: np.random.Generator) ->
     counts = rng.multinomial(shots, p / p.sum(axis=1, keepdims=True))
     qubits = int(np.log2(p.shape[1]))
     return counts @ z_signs(qubits).double().numpy() / shots
+
+
+def z_of(probabilities: np.ndarray) -> np.ndarray:
+    """(B, Q) exact <Z_w> of output distributions (B, 2^Q)."""
+    qubits = int(np.log2(probabilities.shape[1]))
+    return np.asarray(probabilities) @ z_signs(qubits).double().numpy()
+
+
+@torch.inference_mode()
+def head_error(head: torch.nn.Module, z: np.ndarray, labels: torch.Tensor) -> float:
+    """Test error when the student's classical head reads the given <Z> values instead of exact ones."""
+    logits = head(torch.as_tensor(z, dtype=head.weight.dtype))
+    return (logits.argmax(1) != labels).double().mean().item()
+
+
+@torch.inference_mode()
+def errors_with_shots(model, x: torch.Tensor, labels: torch.Tensor, shots: list[int], seed: int,
+                      chunk: int = 2048) -> dict[int, float]:
+    """The quantum student's error when each image's <Z> is estimated from `shots` sampled bitstrings
+    (one error per entry of `shots`); the draws are seeded by (`seed`, shots)."""
+    model.eval()
+    rngs = {s: np.random.default_rng((seed, s)) for s in shots}
+    wrong = dict.fromkeys(shots, 0.0)
+    for start in range(0, len(x), chunk):
+        features = model.reduce(x[start:start + chunk].flatten(1))
+        p = output_probabilities(model.core, features).numpy()
+        y = labels[start:start + chunk]
+        for s in shots:
+            wrong[s] += head_error(model.head, sample_z(p, s, rngs[s]), y) * len(y)
+    return {s: wrong[s] / len(x) for s in shots}

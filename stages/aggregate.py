@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from c2q import paths, report
+from c2q import hardware_report, paths, report
 from c2q.config import Params, load_params, select
 from c2q.io import atomic_path, load_json, save_json
 from c2q.tracking import stage_run
@@ -33,7 +33,8 @@ def params_read(args: argparse.Namespace) -> list[str]:
 
 
 def metrics_files(params: Params) -> tuple[list[Path], list[tuple[dict, Path]]]:
-    """(teacher summaries per dataset, [(student record without its numbers, its metrics file)])."""
+    """(teacher summaries per dataset, [(student record without its numbers, its metrics file)]).
+    A quantum student's record names its noisy evaluation's file too (`noise_file`)."""
     classes = params.data.classes
     classes = classes if classes == "all" else ",".join(map(str, classes))
     runs = [("baseline", None)] + [("distilled", t) for t in params.distill.teachers]
@@ -46,6 +47,8 @@ def metrics_files(params: Params) -> tuple[list[Path], list[tuple[dict, Path]]]:
             for seed in params.seeds:
                 for role, teacher in runs:
                     record = {**variant, "role": role, "teacher": teacher or "none", "seed": seed}
+                    if not v.classical:
+                        record["noise_file"] = paths.noise_metrics(role, dataset, student, seed, teacher)
                     students.append((record, paths.student_metrics(role, dataset, student, seed, teacher)))
     return [paths.logits_metrics(d) for d in params.datasets], students
 
@@ -59,25 +62,43 @@ def collect(datasets: list[str], teacher_files: list[Path],
     for record, path in student_files:
         m = load_json(path)
         numbers = ("test_error", "quantum_parameters", "classical_parameters", "near_chance")
-        students.append({**record, **{k: m[k] for k in numbers}})
+        row = {**record, **{k: m[k] for k in numbers}}
+        if noise_file := row.pop("noise_file", None):
+            row.update(off_simulator(m, load_json(noise_file)))
+        students.append(row)
     return pd.DataFrame(students), pd.DataFrame(teachers)
+
+
+def off_simulator(student: dict, noise: dict) -> dict:
+    """A quantum student's numbers for c2q.hardware_report: its stage's shot error and its noisy evaluation."""
+    return {
+        "test_error_shots": student["test_error_shots"], "shots": noise["shots"], "images": noise["images"],
+        "subset_exact": noise["test_error_exact"], "subset_device": noise["test_error_device"],
+        "subset_noisy": noise["test_error_noisy"], "noise": noise["noise"], "device": noise["device"],
+        "depth": noise["device_circuit"]["depth"], "two_qubit_gates": noise["device_circuit"]["two_qubit_gates"],
+        "strengths": noise["depolarising"]["strengths"], "sweep": noise["depolarising"]["test_error"],
+    }
 
 
 def write_tables(records: pd.DataFrame, teachers: pd.DataFrame) -> dict:
     """Every output file of the stage; returns the headline numbers."""
     gains = report.gains_table(records, teachers)
     table = report.error_table(records, gains)
-    with atomic_path(paths.ERROR_TABLE_CSV) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.4f")
-    with atomic_path(paths.GAINS_CSV) as tmp:
-        gains.to_csv(tmp, index=False, float_format="%.4f")
-    markdown = report.to_markdown(table, gains)
+    quantum = records[records["noise"].notna()] if "noise" in records else records.iloc[:0]
+    hardware = hardware_report.hardware_table(quantum)
+    noise_gains = hardware_report.noise_gains(quantum)
+    for frame, path in ((table, paths.ERROR_TABLE_CSV), (gains, paths.GAINS_CSV),
+                        (hardware, paths.HARDWARE_CSV), (noise_gains, paths.NOISE_GAINS_CSV)):
+        with atomic_path(path) as tmp:
+            frame.to_csv(tmp, index=False, float_format="%.4f")
+    markdown = report.to_markdown(table, gains) + "\n" + hardware_report.to_markdown(hardware, noise_gains)
     with atomic_path(paths.ERROR_TABLE_MD) as tmp:
         tmp.write_text(markdown)
-    with atomic_path(paths.ERRORS_PLOT) as tmp:
-        report.plot_errors_by_method(gains, table, tmp)
-    with atomic_path(paths.GAINS_PLOT) as tmp:
-        report.plot_gains(gains, tmp)
+    for plot, path in ((lambda p: report.plot_errors_by_method(gains, table, p), paths.ERRORS_PLOT),
+                       (lambda p: report.plot_gains(gains, p), paths.GAINS_PLOT),
+                       (lambda p: hardware_report.plot_error_vs_noise(quantum, p), paths.NOISE_PLOT)):
+        with atomic_path(path) as tmp:
+            plot(tmp)
     headline = report.summary(gains)
     save_json(headline, paths.SUMMARY)
     print(markdown)
@@ -90,11 +111,12 @@ def main(argv: list[str]) -> None:
     logged = select(params, params_read(args))
     with stage_run(run_name(args), params.mlflow.experiment, logged, {"role": "aggregate"}) as tracker:
         teacher_files, student_files = metrics_files(params)
-        tracker.log_inputs(teacher_files + [p for _, p in student_files])
+        noise_files = [r["noise_file"] for r, _ in student_files if "noise_file" in r]
+        tracker.log_inputs(teacher_files + [p for _, p in student_files] + noise_files)
         headline = write_tables(*collect(params.datasets, teacher_files, student_files))
         tracker.log_metrics(headline)
-        for path in (paths.ERROR_TABLE_CSV, paths.GAINS_CSV, paths.ERROR_TABLE_MD, paths.SUMMARY,
-                     paths.ERRORS_PLOT, paths.GAINS_PLOT):
+        for path in (paths.ERROR_TABLE_CSV, paths.GAINS_CSV, paths.HARDWARE_CSV, paths.NOISE_GAINS_CSV,
+                     paths.ERROR_TABLE_MD, paths.SUMMARY, paths.ERRORS_PLOT, paths.GAINS_PLOT, paths.NOISE_PLOT):
             tracker.log_artifact(path)
 
 

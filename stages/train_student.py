@@ -17,12 +17,15 @@ from pathlib import Path
 import torch
 
 from c2q import paths
+from c2q.circuits import QuantumLayer
 from c2q.config import Params, load_params, select
 from c2q.distill import distillation_loss
 from c2q.errors import StageInputError
 from c2q.figures import plot_confusion
 from c2q.io import atomic_path, load_json, load_tensors, save_json
 from c2q.outputs import finish_training
+from c2q.qiskit_export import to_qasm3
+from c2q.shots import errors_with_shots
 from c2q.splits import Split, load_splits, per_class_subset, take
 from c2q.student import Student
 from c2q.train import LossFn, accuracy, confusion_matrix, cross_entropy, fit, predict, training_key
@@ -50,7 +53,7 @@ def run_name(args: argparse.Namespace) -> str:
 
 
 def params_read(args: argparse.Namespace) -> list[str]:
-    return ["student", "data.train_per_class"] + (
+    return ["student", "data.train_per_class", "evaluate.shots"] + (
         ["distill.method", "distill.temperature", "distill.alpha"] if args.teacher else [])
 
 
@@ -113,6 +116,19 @@ def write_confusion(name: str, ids: tuple, test_logits: torch.Tensor, test: Spli
     return path
 
 
+def off_simulator(model: Student, test: Split, shot_counts: list[int], seed: int, qasm_path: Path) -> dict:
+    """Test errors with finite shots (the first count is the headline) and the trained circuit as OpenQASM 3.
+    A `-classical` control has no circuit: no shot errors, and its QASM file says so."""
+    if not isinstance(model.core, QuantumLayer):
+        with atomic_path(qasm_path) as tmp:
+            tmp.write_text("OPENQASM 3.0;\n// classical control: this student has no circuit\n")
+        return {"test_error_shots": None}
+    with atomic_path(qasm_path) as tmp:
+        tmp.write_text(to_qasm3(model.core.theta.detach().double().numpy()))
+    errors = errors_with_shots(model, test.x, test.y, shot_counts, seed)
+    return {"test_error_shots": errors[shot_counts[0]], "test_error_by_shots": {str(s): e for s, e in errors.items()}}
+
+
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
     params = load_params()
@@ -155,6 +171,7 @@ def main(argv: list[str]) -> None:
             "classical_parameters": counts["classical"],
             "init_digest": init_digest,
             "train_samples": len(train),
+            **off_simulator(model, splits["test"], params.evaluate.shot_counts, args.seed, paths.student_qasm(*ids)),
         }
         warning = chance_warning(name, result.best_val_accuracy, splits["val"], len(class_names))
         metrics["near_chance"] = warning is not None
@@ -166,7 +183,7 @@ def main(argv: list[str]) -> None:
         finish_training(tracker, name, model, result, metrics,
                         model_path=paths.student_model(*ids), curve_path=paths.student_curve(*ids),
                         metrics_path=paths.student_metrics(*ids), checkpoint=paths.checkpoint(name),
-                        artifacts=(confusion, confusion.with_suffix(".png")))
+                        artifacts=(confusion, confusion.with_suffix(".png"), paths.student_qasm(*ids)))
 
 
 if __name__ == "__main__":

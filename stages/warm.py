@@ -36,7 +36,7 @@ from pathlib import Path
 
 from c2q.invocation import pipeline_run_id
 
-STAGES = ("download", "reduce", "train_teacher", "cache_logits", "train_student", "aggregate",
+STAGES = ("download", "reduce", "train_teacher", "cache_logits", "train_student", "evaluate_noise", "aggregate",
           "study_teachers", "study_train", "study_report")
 # Imports that cost seconds and that every stage would otherwise repeat: torch._dynamo is imported
 # by the first optimizer a process creates (2 s), matplotlib draws the students' confusion matrices.

@@ -30,6 +30,16 @@ def _write(path, obj):
     path.write_text(json.dumps(obj))
 
 
+def _noisy(exact: float, degradation: float) -> dict:
+    """A noisy evaluation whose device and depolarising (x1) errors are `degradation` above the exact error;
+    x4 twice that."""
+    return {"shots": 2000, "images": 20, "noise": "fake_guadalupe", "device": "fake_guadalupe",
+            "test_error_exact": exact, "test_error_shots": exact, "test_error_device": exact + degradation,
+            "test_error_noisy": exact + degradation, "device_circuit": {"depth": 90, "two_qubit_gates": 40},
+            "depolarising": {"strengths": [0.0, 1.0, 4.0],
+                             "test_error": [exact, exact + degradation, exact + 2 * degradation]}}
+
+
 @pytest.fixture(scope="module")
 def aggregated(tmp_path_factory):
     root = tmp_path_factory.mktemp("aggregate")
@@ -47,10 +57,16 @@ def aggregated(tmp_path_factory):
                 common = {"quantum_parameters": 24, "classical_parameters": 12610, "near_chance": False}
                 near_chance = dataset == "digits" and student == "pca-angle-q3" and seed == 1
                 _write(root / f"metrics/students/baseline/{dataset}/{student}-s{seed}.json",
-                       {"test_error": _error(dataset, student, seed), **common, "near_chance": near_chance})
+                       {"test_error": _error(dataset, student, seed), **common, "near_chance": near_chance,
+                        "test_error_shots": _error(dataset, student, seed) + 0.01})
+                _write(root / f"metrics/noise/{dataset}/baseline/{student}-s{seed}.json",
+                       _noisy(_error(dataset, student, seed), 0.20 + 0.01 * seed))
                 for t in TEACHERS:
                     _write(root / f"metrics/students/distilled/{dataset}/{student}-{t}-s{seed}.json",
-                           {"test_error": _error(dataset, student, seed, t), **common})
+                           {"test_error": _error(dataset, student, seed, t), **common,
+                            "test_error_shots": _error(dataset, student, seed, t) + 0.01})
+                    _write(root / f"metrics/noise/{dataset}/distilled/{student}-{t}-s{seed}.json",
+                           _noisy(_error(dataset, student, seed, t), 0.10 + 0.02 * seed))
     # A stale file from a configuration no longer in params must not reach the table.
     _write(root / "metrics/students/baseline/mnist/fc-amplitude-q8-s0.json", {"test_error": 0.9})
     env = dict(os.environ, PYTHONPATH=str(REPO))
@@ -61,8 +77,8 @@ def aggregated(tmp_path_factory):
 
 
 def test_writes_every_file_and_plot(aggregated):
-    for name in ["error_table.csv", "error_table.md", "gains.csv", "summary.json",
-                 "plots/errors_by_method.png", "plots/gains.png"]:
+    for name in ["error_table.csv", "error_table.md", "gains.csv", "hardware_table.csv", "noise_gains.csv",
+                 "summary.json", "plots/errors_by_method.png", "plots/gains.png", "plots/error_vs_noise.png"]:
         path = aggregated / "metrics" / name
         assert path.is_file() and path.stat().st_size > 100, name
     for png in (aggregated / "metrics/plots").glob("*.png"):
@@ -119,3 +135,28 @@ def test_a_missing_metrics_file_is_named_as_a_missing_input_not_a_params_problem
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert "metrics/students/distilled/digits/pca-angle-q3-lenet-s2.json" in proc.stderr
     assert "missing" in proc.stderr and "dvc repro" in proc.stderr and "params.yaml has" not in proc.stderr
+
+
+def test_off_simulator_table_puts_exact_shot_and_noisy_errors_side_by_side(aggregated):
+    table = pd.read_csv(aggregated / "metrics/hardware_table.csv")
+    assert len(table) == 2 * len(STUDENTS) * (1 + len(TEACHERS))  # every student row, baseline and distilled
+    row = table[(table["dataset"] == "mnist") & (table["student"] == "fc-amplitude-q4")
+                & (table["role"] == "baseline")].iloc[0]
+    assert row["exact_error"] == pytest.approx(31.0) and row["shots_error"] == pytest.approx(32.0)
+    assert row["noisy_error"] == pytest.approx(31.0 + 21.0) and row["noisy_error_std"] == pytest.approx(2.0)
+    assert row["noisy_subset_half_width"] == pytest.approx(100 * 1.96 * (0.52 * 0.48 / 20) ** 0.5, abs=1e-3)
+    assert row["two_qubit_gates"] == 40
+    markdown = (aggregated / "metrics/error_table.md").read_text()
+    assert "Off the simulator" in markdown and "| mnist | fc-amplitude-q4 | distilled (lenet) | 29.00 ± 1.00 |" in markdown
+
+
+def test_distilled_students_that_lose_less_to_noise_show_a_positive_difference(aggregated):
+    gains = pd.read_csv(aggregated / "metrics/noise_gains.csv")
+    device = gains[(gains["dataset"] == "mnist") & (gains["student"] == "fc-amplitude-q4")
+                   & (gains["teacher"] == "lenet") & (gains["model"] == "device")].iloc[0]
+    # baseline loses 20, 21, 22 points, distilled 10, 12, 14: differences 10, 9, 8
+    assert device["baseline_degradation"] == pytest.approx(21.0) and device["distilled_degradation"] == pytest.approx(12.0)
+    assert device["difference"] == pytest.approx(9.0) and device["ci_low"] < 9 < device["ci_high"]
+    x4 = gains[(gains["dataset"] == "mnist") & (gains["student"] == "fc-amplitude-q4")
+               & (gains["teacher"] == "lenet") & (gains["level"] == "x4")].iloc[0]
+    assert x4["difference"] == pytest.approx(18.0)

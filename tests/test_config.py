@@ -38,6 +38,14 @@ def test_shipped_params_are_valid():
         ("data.classes", [0, 10], ["data.classes", "out of range for mnist (0..9)"]),
         ("teacher.alexnet.width", -1, ["teacher.alexnet.width", "greater than or equal to 0.015625"]),
         ("colour", "red", ["colour", "unknown key", "allowed here"]),
+        ("evaluate.shots", 0, ["evaluate.shots", "greater than or equal to 1"]),
+        ("evaluate.shots", [100, 100], ["evaluate.shots", "repeated"]),
+        ("evaluate.noise.device", "fake_kyiv", ["evaluate.noise.device", "fake_guadalupe"]),
+        ("evaluate.noise.device", "fake_manila", ["evaluate.noise.device", "5 qubits", "fc-amplitude-q8",
+                                                  "fake_guadalupe"]),
+        ("evaluate.noise.model", "thermal", ["evaluate.noise.model", "device", "depolarising"]),
+        ("evaluate.noise.images_per_class", 0, ["evaluate.noise.images_per_class", "'all' or a number"]),
+        ("evaluate.noise.depolarising.readout", 0.7, ["evaluate.noise.depolarising.readout", "0.5"]),
         ("students", ["fc-amplitude-q1"], ["students", "qubits 1", "2..10"]),
         ("student.batch_size", 0, ["student.batch_size", "greater than or equal to 1"]),
         ("student.batch_size", 2.5, ["student.batch_size", "integer"]),
@@ -146,3 +154,25 @@ def test_the_top_level_must_be_a_mapping(tmp_path):
     path.write_text("- just\n- a list\n")
     with pytest.raises(ParamsError, match="params: must be a mapping"):
         load_params(path)
+
+
+def test_the_depolarising_model_needs_strength_one_swept():
+    raw = _default()
+    set_key(raw, "evaluate.noise.model", "depolarising")
+    assert validate(raw) == []
+    set_key(raw, "evaluate.noise.depolarising.strengths", [0, 2])
+    assert any(p.startswith("evaluate.noise.depolarising.strengths: must include 1") for p in validate(raw))
+
+
+def test_shots_may_be_one_count_or_a_list_whose_first_is_the_headline():
+    raw = _default()
+    assert load_params_from(raw).evaluate.shot_counts == [2000]
+    set_key(raw, "evaluate.shots", [100, 2000])
+    assert load_params_from(raw).evaluate.shot_counts == [100, 2000]
+
+
+def load_params_from(raw):
+    from c2q.config import Params
+
+    assert validate(raw) == []
+    return Params.model_validate(raw)

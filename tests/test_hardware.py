@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from c2q.noise import NoisyRunner, apply_readout
-from c2q.qiskit_export import encoding_circuit, from_qasm3, student_circuit, to_qasm3
-from c2q.shots import output_probabilities, sample_z
+from c2q.noise import apply_readout, circuit_cost, compile_circuit, depolarising, device_noise, device_region, \
+    fake_device, noisy_probabilities
+from c2q.qiskit_export import bind, encoding_angles, encoding_template, from_qasm3, student_circuit, student_template, \
+    to_qasm3
+from c2q.shots import errors_with_shots, output_probabilities, sample_z, z_of
 from c2q.student import Student
 from c2q.variants import encoder_input_size, parse_student
 
@@ -43,20 +45,29 @@ def test_exported_qasm_on_aer_statevector_gives_the_students_expectations(encodi
     features = _features(model)
     with torch.no_grad():
         expected = model.core(features).double().numpy()
-    simulator = AerSimulator(method="statevector")
-    index = np.arange(2**qubits)
-    circuits = []
-    for row in features.double().numpy():
-        circuit = encoding_circuit(encoding, row, qubits).compose(trained)
-        circuit.save_statevector()
-        circuits.append(circuit)
-    from qiskit import transpile
-
-    result = simulator.run(transpile(circuits, simulator)).result()
+    template = encoding_template(encoding, qubits).compose(trained)
+    template.save_statevector()
+    angles = encoding_angles(encoding, features.double().numpy())
+    circuits = [bind(template, row) for row in angles]
+    result = AerSimulator(method="statevector").run(circuits).result()
     for i, want in enumerate(expected):
         p = np.abs(np.asarray(result.get_statevector(i))) ** 2
-        got = [np.sum(p * (1 - 2 * ((index >> (qubits - 1 - w)) & 1))) for w in range(qubits)]
-        np.testing.assert_allclose(got, want, atol=1e-6)
+        np.testing.assert_allclose(z_of(p[None])[0], want, atol=1e-6)
+
+
+@pytest.mark.parametrize("qubits", [2, 4, 8])
+def test_amplitude_encoding_gates_prepare_the_normalised_features(qubits):
+    """Signed features and empty blocks (zeros) included: the RY tree's state is the feature vector."""
+    from qiskit.quantum_info import Statevector
+
+    vectors = np.random.default_rng(qubits).normal(size=(3, 2**qubits))
+    vectors[1, : 2 ** (qubits - 1)] = 0  # a whole half empty
+    vectors[2, 1::2] = 0  # every last-wire pair half empty
+    template = encoding_template("amplitude", qubits)
+    assert template.count_ops()["cx"] == 2**qubits - 2
+    for vector, angles in zip(vectors, encoding_angles("amplitude", vectors)):
+        state = Statevector(bind(template, angles)).data
+        np.testing.assert_allclose(state, vector / np.linalg.norm(vector), atol=1e-10)
 
 
 def test_shot_estimates_are_unbiased_with_the_binomial_standard_error():
@@ -85,25 +96,27 @@ def _exact_z(model, features):
         return model.core(features).double().numpy()
 
 
-def _z_of(probabilities: np.ndarray, qubits: int) -> np.ndarray:
-    index = np.arange(2**qubits)
-    signs = np.stack([1 - 2 * ((index >> (qubits - 1 - w)) & 1) for w in range(qubits)], axis=1)
-    return probabilities @ signs
+def _compiled(model, backend=None):
+    theta = model.core.theta.detach().double().numpy()
+    return compile_circuit(student_template(model.core.encoding, theta), backend)
+
+
+def _angles(model, features):
+    return encoding_angles(model.core.encoding, features.double().numpy())
 
 
 @pytest.mark.parametrize("encoding", ["amplitude", "angle"])
 def test_parametrised_noise_at_strength_zero_is_exact_and_large_strength_mixes(encoding):
     model = _student(encoding, 4)
     features = _features(model, n=5)
-    theta = model.core.theta.detach().double().numpy()
-    circuits = [student_circuit(encoding, row, theta) for row in features.double().numpy()]
-    exact = _exact_z(model, features)
-    clean = NoisyRunner.depolarising(p1=0.001, p2=0.01, readout=0.02, strength=0.0, qubits=4).probabilities(circuits)
-    np.testing.assert_allclose(_z_of(clean, 4), exact, atol=1e-6)
-    mixed = NoisyRunner.depolarising(p1=0.001, p2=0.01, readout=0.02, strength=1000.0, qubits=4).probabilities(circuits)
-    assert np.abs(_z_of(mixed, 4)).max() < 1e-6
-    some = NoisyRunner.depolarising(p1=0.001, p2=0.01, readout=0.02, strength=1.0, qubits=4).probabilities(circuits)
-    z = _z_of(some, 4)
+    compiled, angles, exact = _compiled(model), _angles(model, features), _exact_z(model, features)
+
+    def z_at(strength):
+        return z_of(noisy_probabilities(compiled, angles, depolarising(0.001, 0.01, 0.02, strength)))
+
+    np.testing.assert_allclose(z_at(0.0), exact, atol=1e-6)
+    assert np.abs(z_at(1000.0)).max() < 1e-6
+    z = z_at(1.0)
     # noise pulls the expectations towards 0 as a whole (not each one: an error mid-circuit can move one up)
     assert np.abs(z).sum() < np.abs(exact).sum() and np.abs(z - exact).max() > 1e-3
 
@@ -111,24 +124,54 @@ def test_parametrised_noise_at_strength_zero_is_exact_and_large_strength_mixes(e
 def test_device_noise_runs_on_the_device_layout_and_shrinks_expectations():
     model = _student("angle", 4)
     features = _features(model, n=3)
-    theta = model.core.theta.detach().double().numpy()
-    circuits = [student_circuit("angle", row, theta) for row in features.double().numpy()]
-    runner = NoisyRunner.device("fake_manila", qubits=4)
-    p = runner.probabilities(circuits)
+    backend = fake_device("fake_manila")
+    compiled = _compiled(model, backend)
+    assert set(compiled.circuit.count_ops()) <= set(backend.operation_names)  # native gates only
+    cost = circuit_cost(compiled)
+    assert cost["two_qubit_gates"] > 2 * 4 and cost["qubits_used"] == 4  # the ring needs swaps on manila's line
+    p = noisy_probabilities(compiled, _angles(model, features), device_noise(backend))
     np.testing.assert_allclose(p.sum(axis=1), 1, atol=1e-9)
-    z, exact = _z_of(p, 4), _exact_z(model, features)
+    z, exact = z_of(p), _exact_z(model, features)
     assert np.abs(z - exact).max() > 1e-3 and np.abs(z - exact).max() < 0.5  # noisy, but the same circuit
 
 
-def test_state_preparation_transpiles_after_torchquantum_was_imported():
-    """torchquantum replaces QuantumCircuit.unitary on import; an amplitude-encoded student must still run."""
-    import torchquantum  # noqa: F401  (the import is the point)
-    from qiskit import transpile
+def test_a_large_device_runs_a_student_on_a_connected_region_of_its_size():
+    backend = fake_device("fake_guadalupe")
+    region = device_region(backend, 8)
+    edges = [e for e in backend.coupling_map.get_edges() if set(e) <= set(region)]
+    reached, frontier = {region[0]}, [region[0]]
+    while frontier:
+        q = frontier.pop()
+        for a, b in edges:
+            for n in ((b,) if a == q else (a,) if b == q else ()):
+                if n not in reached:
+                    reached.add(n)
+                    frontier.append(n)
+    assert len(set(region)) == 8 and reached == set(region)
+    compiled = _compiled(_student("angle", 8), backend)
+    assert circuit_cost(compiled)["qubits_used"] == 8 and set(compiled.measured) <= set(region)
+
+
+def test_a_students_whole_circuit_for_one_input_gives_its_expectations():
     from qiskit.quantum_info import Statevector
 
-    vector = np.random.default_rng(0).normal(size=16)
-    circuit = transpile(encoding_circuit("amplitude", vector, 4), basis_gates=["rz", "sx", "x", "cx"])
-    np.testing.assert_allclose(Statevector(circuit).data, vector / np.linalg.norm(vector), atol=1e-8)
+    model = _student("qubit", 4)
+    features = _features(model, n=3)
+    theta = model.core.theta.detach().double().numpy()
+    for row, want in zip(features.double().numpy(), _exact_z(model, features)):
+        p = Statevector(student_circuit("qubit", row, theta)).probabilities()
+        np.testing.assert_allclose(z_of(p[None])[0], want, atol=1e-6)
+
+
+def test_shot_errors_approach_the_exact_error_and_vary_with_few_shots():
+    model = _student("amplitude", 4)
+    x = torch.randn(400, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        labels = model(x).argmax(1)  # the exact student is right on every image
+        labels[::4] = (labels[::4] + 1) % 10  # and wrong on every fourth
+    errors = errors_with_shots(model, x, labels, [1, 10**7], seed=0)
+    assert abs(errors[10**7] - 0.25) < 0.02 and errors[1] > 0.4
+    assert errors_with_shots(model, x, labels, [1], seed=0)[1] == errors[1]  # seeded
 
 
 def test_readout_confusion_flips_bits_per_qubit():

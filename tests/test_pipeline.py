@@ -32,18 +32,21 @@ STAGES = [
     "cache_logits@mnist",
     "train_baseline@mnist-fc-amplitude-q4-0",
     "train_distilled@mnist-fc-amplitude-q4-lenet-0",
+    "evaluate_noise@mnist",
     "aggregate",
 ]
-DOWNLOAD, REDUCE, TEACHER, LOGITS, BASELINE, DISTILLED, AGGREGATE = STAGES
+DOWNLOAD, REDUCE, TEACHER, LOGITS, BASELINE, DISTILLED, NOISY, AGGREGATE = STAGES
 DEPENDS_ON = [
     (DOWNLOAD, REDUCE),
     (REDUCE, TEACHER),
     (TEACHER, LOGITS),
     (REDUCE, BASELINE),
     (LOGITS, DISTILLED),
-    (BASELINE, AGGREGATE),
-    (DISTILLED, AGGREGATE),
+    (BASELINE, NOISY),
+    (DISTILLED, NOISY),
+    (NOISY, AGGREGATE),
 ]
+STUDENTS = 2  # one baseline, one distilled: each also gets a nested MLflow run in evaluate_noise
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +81,9 @@ def test_every_stage_runs_in_order_and_writes_its_outputs(pipeline):
 
 def _runs(repo):
     mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
-    return mlflow.search_runs(experiment_names=["c2q-distillation"], filter_string="tags.role != 'pipeline'")
+    """The stage runs (not the invocation's parent run, not evaluate_noise's nested run per student)."""
+    return mlflow.search_runs(experiment_names=["c2q-distillation"],
+                              filter_string="tags.role != 'pipeline' AND tags.role != 'noisy_evaluation'")
 
 
 def test_mlflow_holds_one_run_per_stage_with_metrics(pipeline):
@@ -99,6 +104,16 @@ def test_mlflow_holds_one_run_per_stage_with_metrics(pipeline):
     assert by_name.loc[STAGES[5], "params.distill.alpha"] == "0.9"
 
 
+def test_each_students_noisy_evaluation_is_a_nested_run_of_evaluate_noise(pipeline):
+    repo, _, _ = pipeline
+    stage = _runs(repo).set_index("tags.mlflow.runName").loc[NOISY]
+    nested = mlflow.search_runs(experiment_names=["c2q-distillation"], filter_string="tags.role = 'noisy_evaluation'")
+    assert sorted(nested["tags.mlflow.runName"]) == ["fc-amplitude-q4-lenet-s0", "fc-amplitude-q4-s0"]
+    assert set(nested["tags.mlflow.parentRunId"]) == {stage["run_id"]}
+    assert sorted(nested["tags.trained"]) == ["baseline", "distilled"]
+    assert nested["metrics.test_error_device"].notna().all() and set(nested["tags.device"]) == {"fake_guadalupe"}
+
+
 def test_error_table_has_the_expected_row(pipeline):
     repo, _, _ = pipeline
     table = pd.read_csv(repo / "metrics/error_table.csv")
@@ -114,8 +129,8 @@ def test_nothing_reruns_then_a_student_param_reruns_only_students(pipeline):
     assert repro(repo, mirror) == []
     set_params(repo, {"student": {"lr": 0.02}})
     ran = repro(repo, mirror)
-    assert set(ran[:2]) == set(STAGES[4:6]) and ran[2:] == ["aggregate"], ran
-    assert len(_runs(repo)) == len(STAGES) + 3
+    assert set(ran[:2]) == {BASELINE, DISTILLED} and ran[2:] == [NOISY, AGGREGATE], ran
+    assert len(_runs(repo)) == len(STAGES) + 4
 
 
 def test_stages_restored_from_the_run_cache_log_nothing_new(pipeline):
@@ -137,7 +152,7 @@ def test_runs_of_dvc_exp_run_temp_land_in_the_same_store(pipeline):
     runs = _runs(repo)
     new = runs[runs["tags.dvc_exp"] == "alpha-half"]
     assert len(runs) > before and sorted(new["tags.mlflow.runName"]) == [
-        "aggregate", "train_distilled@mnist-fc-amplitude-q4-lenet-0"]
+        "aggregate", "evaluate_noise@mnist", "train_distilled@mnist-fc-amplitude-q4-lenet-0"]
     assert set(new["params.distill.alpha"].dropna()) == {"0.5"}
     parent = mlflow.get_run(new["tags.mlflow.parentRunId"].iloc[0])
     assert parent.info.run_name == "alpha-half"

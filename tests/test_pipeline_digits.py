@@ -17,6 +17,7 @@ import pytest
 import torch
 import yaml
 
+from c2q.qiskit_export import from_qasm3
 from c2q.splits import load_splits
 from c2q.io import load_tensors
 from c2q.teachers import build_teacher
@@ -36,6 +37,7 @@ PARAMS = {
     "student": {"epochs": 2, "batch_size": 64},
     "distill": {"teachers": ["ensemble"], "ensemble": ["lenet", "alexnet"], "method": "notebook"},
     "data": {"train_per_class": 60},
+    "evaluate": {"shots": [2000, 100], "noise": {"images_per_class": 3, "depolarising": {"strengths": [0, 1, 4]}}},
 }
 
 
@@ -119,7 +121,7 @@ def test_every_combination_is_its_own_stage(digits):
          "cache_logits@digits"]
         + _students("train_baseline", [0, 1])
         + _students("train_distilled", [0, 1], "ensemble")
-        + ["aggregate"]
+        + ["evaluate_noise@digits", "aggregate"]
     )
     assert sorted(ran) == sorted(expected)
 
@@ -174,6 +176,30 @@ def test_error_table_has_one_row_per_student(digits):
     for name in ("errors_by_method.png", "gains.png"):
         assert (repo / "metrics/plots" / name).read_bytes()[:4] == b"\x89PNG"
     assert (repo / "metrics/confusion/distilled/digits/fc-angle-q3-ensemble-s1.png").is_file()
+
+
+def test_every_quantum_student_has_its_circuit_shot_errors_and_a_noisy_evaluation(digits):
+    repo, _ = digits
+    for student in STUDENTS:
+        for role, teacher in (("baseline", None), ("distilled", "ensemble")):
+            name = f"{student}-{teacher}-s1" if teacher else f"{student}-s1"
+            circuit = from_qasm3((repo / f"models/students/{role}/digits/{name}.qasm").read_text())
+            assert circuit.num_qubits == 3 and circuit.count_ops()["cx"] == 3 * 2  # a ring per layer
+            metrics = json.loads((repo / f"metrics/students/{role}/digits/{name}.json").read_text())
+            assert set(metrics["test_error_by_shots"]) == {"2000", "100"}
+            assert metrics["test_error_shots"] == metrics["test_error_by_shots"]["2000"]
+            noisy = json.loads((repo / f"metrics/noise/digits/{role}/{name}.json").read_text())
+            assert noisy["device"] == "fake_guadalupe" and noisy["images"] == 30 and noisy["shots"] == 2000
+            assert noisy["test_error_noisy"] == noisy["test_error_device"]
+            assert noisy["device_circuit"]["two_qubit_gates"] >= 6
+            assert noisy["depolarising"]["strengths"] == [0, 1, 4]
+    hardware = pd.read_csv(repo / "metrics/hardware_table.csv")
+    assert len(hardware) == 2 * len(STUDENTS) and set(hardware["seeds"]) == {2}
+    assert hardware[["exact_error", "shots_error", "noisy_error"]].notna().all().all()
+    gains = pd.read_csv(repo / "metrics/noise_gains.csv")
+    assert len(gains) == len(STUDENTS) * (1 + 2)  # the device and every strength but 0 (noise-free)
+    assert "Off the simulator" in (repo / "metrics/error_table.md").read_text()
+    assert (repo / "metrics/plots/error_vs_noise.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_mlflow_tags_line_up_baselines_and_distilled_students(digits):
@@ -283,8 +309,8 @@ def test_adding_a_seed_runs_only_the_new_seeds_students_and_aggregate(digits):
     repo, _ = digits
     set_params(repo, {"seeds": [0, 1, 2]})
     ran = repro(repo, mirror=None)
-    expected = _students("train_baseline", [2]) + _students("train_distilled", [2], "ensemble") + ["aggregate"]
-    assert sorted(ran) == sorted(expected)
+    expected = _students("train_baseline", [2]) + _students("train_distilled", [2], "ensemble")
+    assert sorted(ran) == sorted(expected + ["evaluate_noise@digits", "aggregate"])
     assert set(pd.read_csv(repo / "metrics/error_table.csv")["seeds"]) == {3}
 
 
@@ -299,6 +325,16 @@ def test_editing_the_error_table_code_leaves_every_student_up_to_date(digits):
     finally:
         report.write_text(original)
     assert list(due) == ["aggregate"], due
+
+
+def test_changing_the_noise_model_reruns_the_noisy_evaluation_and_no_training(digits):
+    repo, _ = digits
+    set_params(repo, {"evaluate": {"noise": {"device": "fake_manila"}}})
+    ran = repro(repo, mirror=None)
+    assert sorted(ran) == ["aggregate", "evaluate_noise@digits"]
+    noisy = json.loads((repo / "metrics/noise/digits/baseline/fc-angle-q3-s0.json").read_text())
+    assert noisy["device"] == "fake_manila"
+    assert "fake_manila" in (repo / "metrics/error_table.md").read_text()
 
 
 def test_two_queued_experiments_run_by_two_workers_both_land_in_the_repos_store(digits):
