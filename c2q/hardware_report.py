@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from c2q.figures import pyplot
+from c2q.report import mean_std
 from c2q.stats import paired_gain, spread
 
 STUDENT = ["dataset", "student"]
@@ -89,12 +90,6 @@ def _noisy(frame: pd.DataFrame, strength_index: int | None) -> pd.Series:
     return frame["sweep"].map(lambda errors: errors[strength_index])
 
 
-def _cell(mean: float, std: float) -> str:
-    if mean != mean:
-        return "–"
-    return f"{mean:.2f}" if std != std else f"{mean:.2f} ± {std:.2f}"
-
-
 def _signed(value: float) -> str:
     return "–" if value != value else f"{value:+.2f}"
 
@@ -111,9 +106,9 @@ def to_markdown(table: pd.DataFrame, gains: pd.DataFrame) -> str:
              "| dataset | student | trained | exact % | shots % | noisy % | noisy subset ± | depth | 2q gates |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in table.to_dict("records"):
+        errors = [mean_std(r[f"{kind}_error"], r[f"{kind}_error_std"]) for kind in ("exact", "shots", "noisy")]
         lines.append(f"| {r['dataset']} | {r['student']} | {_label(r['role'], r['teacher'])} | "
-                     f"{_cell(r['exact_error'], r['exact_error_std'])} | {_cell(r['shots_error'], r['shots_error_std'])} | "
-                     f"{_cell(r['noisy_error'], r['noisy_error_std'])} | {r['noisy_subset_half_width']:.1f} | "
+                     f"{' | '.join(errors)} | {r['noisy_subset_half_width']:.1f} | "
                      f"{r['depth']:.0f} | {r['two_qubit_gates']:.0f} |")
     if gains.empty:
         return "\n".join(lines) + "\n"
@@ -135,6 +130,13 @@ def plot_error_vs_noise(records: pd.DataFrame, path: Path) -> None:
     """Test error vs depolarising strength, baseline vs each teacher's distilled students (mean ± std)."""
     plt = pyplot()
     panels = list(records.groupby(STUDENT, sort=False))
+    if not panels:  # only classical controls: nothing ran on a circuit
+        fig, ax = plt.subplots(figsize=(5, 2))
+        ax.text(0.5, 0.5, "no quantum students in params.yaml", ha="center", va="center")
+        ax.set_axis_off()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        return
     cols = min(4, len(panels))
     rows = math.ceil(len(panels) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.8 * rows), squeeze=False, sharey=True)

@@ -96,7 +96,7 @@ def error_table(records: pd.DataFrame, gains: pd.DataFrame) -> pd.DataFrame:
 
 # ---- Markdown ----
 
-def _mean_std(mean: float, std: float) -> str:
+def mean_std(mean: float, std: float) -> str:
     if mean != mean:
         return "–"
     return f"{mean:.2f}" if std != std else f"{mean:.2f} ± {std:.2f}"
@@ -115,8 +115,8 @@ def to_markdown(table: pd.DataFrame, gains: pd.DataFrame) -> str:
     for r in table.to_dict("records"):
         cells = [r["dataset"], r["student"], str(r["classes"]),
                  f"{r['quantum_parameters']} / {r['classical_parameters']}",
-                 _mean_std(r["baseline_error"], r["baseline_error_std"])]
-        cells += [_mean_std(r.get(f"{t}.distilled_error", math.nan), r.get(f"{t}.distilled_error_std", math.nan))
+                 mean_std(r["baseline_error"], r["baseline_error_std"])]
+        cells += [mean_std(r.get(f"{t}.distilled_error", math.nan), r.get(f"{t}.distilled_error_std", math.nan))
                   for t in teachers]
         paper = r["paper_error"]
         cells.append("–" if paper is None or paper != paper else f"{paper:.1f}")

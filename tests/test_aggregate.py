@@ -160,3 +160,13 @@ def test_distilled_students_that_lose_less_to_noise_show_a_positive_difference(a
     x4 = gains[(gains["dataset"] == "mnist") & (gains["student"] == "fc-amplitude-q4")
                & (gains["teacher"] == "lenet") & (gains["level"] == "x4")].iloc[0]
     assert x4["difference"] == pytest.approx(18.0)
+
+
+def test_a_pipeline_of_classical_controls_only_gets_an_empty_off_simulator_section(tmp_path):
+    from c2q.hardware_report import hardware_table, noise_gains, plot_error_vs_noise, to_markdown
+
+    nothing_quantum = pd.DataFrame(columns=["dataset", "student", "role", "teacher", "seed", "test_error"])
+    table, gains = hardware_table(nothing_quantum), noise_gains(nothing_quantum)
+    assert table.empty and gains.empty and to_markdown(table, gains) == ""
+    plot_error_vs_noise(nothing_quantum, tmp_path / "noise.png")
+    assert (tmp_path / "noise.png").read_bytes()[:4] == b"\x89PNG"
