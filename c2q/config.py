@@ -163,6 +163,13 @@ class Params(_Section):
     distill: DistillParams
     evaluate: EvaluateParams
 
+    def trainings(self) -> list[tuple[str, str, int, str | None]]:
+        """(student, role, seed, teacher) of every student trained on one dataset, in the stages' order: per
+        student and seed, the baseline, then one distilled student per teacher (teacher None for baselines)."""
+        runs = [("baseline", None)] + [("distilled", t) for t in self.distill.teachers]
+        return [(student, role, seed, teacher) for student in self.students for seed in self.seeds
+                for role, teacher in runs]
+
 
 # ---- reading and reporting ----
 

@@ -37,19 +37,15 @@ def metrics_files(params: Params) -> tuple[list[Path], list[tuple[dict, Path]]]:
     A quantum student's record names its noisy evaluation's file too (`noise_file`)."""
     classes = params.data.classes
     classes = classes if classes == "all" else ",".join(map(str, classes))
-    runs = [("baseline", None)] + [("distilled", t) for t in params.distill.teachers]
     students = []
     for dataset in params.datasets:
-        for student in params.students:
+        for student, role, seed, teacher in params.trainings():
             v = parse_student(student)
-            variant = {"dataset": dataset, "student": student, "reduction": v.reduction, "encoding": v.encoding,
-                       "qubits": v.qubits, "classes": classes}
-            for seed in params.seeds:
-                for role, teacher in runs:
-                    record = {**variant, "role": role, "teacher": teacher or "none", "seed": seed}
-                    if not v.classical:
-                        record["noise_file"] = paths.noise_metrics(role, dataset, student, seed, teacher)
-                    students.append((record, paths.student_metrics(role, dataset, student, seed, teacher)))
+            record = {"dataset": dataset, "student": student, "reduction": v.reduction, "encoding": v.encoding,
+                      "qubits": v.qubits, "classes": classes, "role": role, "teacher": teacher or "none", "seed": seed}
+            if not v.classical:
+                record["noise_file"] = paths.noise_metrics(role, dataset, student, seed, teacher)
+            students.append((record, paths.student_metrics(role, dataset, student, seed, teacher)))
     return [paths.logits_metrics(d) for d in params.datasets], students
 
 

@@ -14,7 +14,7 @@ import argparse
 from tqdm.auto import tqdm
 
 from c2q import paths
-from c2q.config import Params, load_params, select
+from c2q.config import load_params, select
 from c2q.hardware import Target, evaluate_on_hardware, load_student
 from c2q.io import load_json, save_json
 from c2q.splits import load_splits, per_class_subset
@@ -40,19 +40,12 @@ def params_read(args: argparse.Namespace) -> list[str]:
     return ["students", "seeds", "distill.teachers", "evaluate"]
 
 
-def trained_students(params: Params) -> list[tuple[str, str, int, str | None]]:
-    """(student, role, seed, teacher) of every quantum student the params train."""
-    runs = [("baseline", None)] + [("distilled", t) for t in params.distill.teachers]
-    return [(student, role, seed, teacher) for student in params.students if not parse_student(student).classical
-            for seed in params.seeds for role, teacher in runs]
-
-
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
     params = load_params()
     cfg = params.evaluate
     logged = select(params, params_read(args))
-    todo = trained_students(params)
+    todo = [t for t in params.trainings() if not parse_student(t[0]).classical]  # (student, role, seed, teacher)
     model_files = [paths.student_model(role, args.dataset, s, seed, t) for s, role, seed, t in todo]
     with stage_run(run_name(args), params.mlflow.experiment, logged, {"dataset": args.dataset,
                                                                        "role": "evaluate_noise"}) as tracker:
