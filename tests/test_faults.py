@@ -79,10 +79,19 @@ def test_an_unreachable_tracking_server_stops_the_stage_before_work(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     _params(tmp_path, datasets=["digits"])
-    proc = _stage(["stages.download", "digits"], tmp_path, MLFLOW_TRACKING_URI=f"http://127.0.0.1:{port}")
+    proc = _stage(["stages.download", "digits"], tmp_path, MLFLOW_TRACKING_URI=f"http://127.0.0.1:{port}",
+                  C2Q_TRACKING_RETRY_S="2")
     assert proc.returncode == 2
-    assert f"cannot use the MLflow tracking store http://127.0.0.1:{port}" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert f"the MLflow tracking store http://127.0.0.1:{port} did not answer while connecting" in proc.stderr
+    assert "retried for 2 s (C2Q_TRACKING_RETRY_S sets how long)" in proc.stderr
+    assert "Nothing was trained" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_bad_retry_time_is_named(tmp_path):
+    _params(tmp_path, datasets=["digits"])
+    proc = _stage(["stages.download", "digits"], tmp_path, C2Q_TRACKING_RETRY_S="soon")
+    assert proc.returncode == 2 and "C2Q_TRACKING_RETRY_S='soon': give the number of seconds" in proc.stderr
     assert not (tmp_path / "data").exists()
 
 
