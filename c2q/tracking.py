@@ -326,7 +326,6 @@ def stage_run(stage: str, experiment: str, params: dict[str, Any], tags: dict[st
     # set_tracking_uri, which also sets MLFLOW_TRACKING_URI in this process.
     local = not os.environ.get("MLFLOW_TRACKING_URI")
     group = pipeline_run_id()
-    client = mlflow.MlflowClient(uri)
 
     def connect() -> tuple[str, str]:
         experiment_id = _experiment_id(client, experiment, local)
@@ -335,8 +334,9 @@ def stage_run(stage: str, experiment: str, params: dict[str, Any], tags: dict[st
         return experiment_id, parent
 
     try:
-        with _store_lock(uri):
+        with _store_lock(uri):  # the client's first call creates a new SQLite store
             mlflow.set_tracking_uri(uri)
+            client = mlflow.MlflowClient(uri)
             experiment_id, parent = retrying(connect, "connecting, before any work", NOTHING_TRAINED)
     except TrackingStoreError:
         raise

@@ -56,7 +56,7 @@ class TrackingServer:
     def __init__(self, root: Path, database: Postgres):
         self.root, self.port = root, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.command = mlflow_server_command(database.uri, root / "artifacts", "127.0.0.1", self.port, workers=2)
+        self.command = mlflow_server_command(database.uri, root / "artifacts", "127.0.0.1", self.port, workers=4)
         self.proc = None
 
     def start(self) -> None:
@@ -152,11 +152,21 @@ def test_the_first_run_logs_each_stage_once_to_the_shared_server_and_pushes_ever
     runs = _stage_runs(server, pipeline_run="first")
     assert sorted(r.info.run_name for r in runs) == sorted(PIPELINE)
     assert {r.info.status for r in runs} == {"FINISHED"}
-    student = next(r for r in runs if r.info.run_name == STUDENT)
-    assert student.data.metrics["test_error"] >= 0
+    by_name = {r.info.run_name: r for r in runs}
     client = MlflowClient(server.url)
-    assert "fc-amplitude-q3-s0.json" in {Path(a.path).name for a in
-                                         client.list_artifacts(student.info.run_id, "metrics/students/baseline/digits")}
+
+    def files(stage: str, folder: str) -> set[str]:
+        return {Path(a.path).name for a in client.list_artifacts(by_name[stage].info.run_id, folder)}
+
+    distilled = "train_distilled@digits-fc-amplitude-q3-lenet-0"
+    assert 0 <= by_name[STUDENT].data.metrics["test_error"] <= 1 and 0 <= by_name[distilled].data.metrics["test_error"] <= 1
+    assert "fc-amplitude-q3-s0.json" in files(STUDENT, "metrics/students/baseline/digits")
+    assert {"fc-amplitude-q3-lenet-s0.json", "fc-amplitude-q3-lenet-s0.png"} <= files(
+        distilled, "metrics/confusion/distilled/digits")
+    assert "fc-amplitude-q3-lenet-s0.json" in files(distilled, "metrics/curves/students/distilled/digits")
+    assert "error_table.csv" in files("aggregate", "metrics")
+    assert "errors_by_method.png" in files("aggregate", "metrics/plots")
+    assert not (first / "mlflow.db").exists()  # nothing went to the local store
     assert "in sync" in sh(["dvc", "status", "--cloud"], first, server)
     assert (root / "c2q-dvc-storage/files/md5").is_dir()  # the default remote: a folder beside the clones
 
