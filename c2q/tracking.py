@@ -236,10 +236,15 @@ class StageRun:
     def __init__(self, client, run_id: str):
         self._client, self.run_id = client, run_id
 
+    def _log_batch(self, what: str, **rows: list) -> None:
+        """Metrics, params or tags in one request, retried (`retrying`); rows are built once, so a retry
+        sends the very same rows."""
+        retrying(lambda: self._client.log_batch(self.run_id, **rows), what)
+
     def log_epoch(self, row: dict[str, float]) -> None:
         """One point of each learning curve, at step = epoch."""
         rows = _metrics({k: row[k] for k in CURVE_KEYS}, step=int(row["epoch"]))
-        retrying(lambda: self._client.log_batch(self.run_id, metrics=rows), f"logging epoch {int(row['epoch'])}")
+        self._log_batch(f"logging epoch {int(row['epoch'])}", metrics=rows)
 
     def log_metrics(self, metrics: dict[str, Any]) -> None:
         """A stage's final numbers (nested dicts flattened to dotted keys; non-numbers skipped)."""
@@ -247,13 +252,13 @@ class StageRun:
         if clash := set(numeric) & set(CURVE_KEYS):
             raise ValueError(f"{sorted(clash)} name per-epoch curves; give final numbers their own names")
         rows = _metrics(numeric)
-        retrying(lambda: self._client.log_batch(self.run_id, metrics=rows), "logging the stage's metrics")
+        self._log_batch("logging the stage's metrics", metrics=rows)
 
     def log_params(self, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
 
         rows = [Param(k, str(v)) for k, v in flatten(params).items()]
-        retrying(lambda: self._client.log_batch(self.run_id, params=rows), "logging the stage's params")
+        self._log_batch("logging the stage's params", params=rows)
 
     def log_inputs(self, paths: list[Path]) -> dict[str, str]:
         """Record every input file as an MLflow dataset input named by its path, with its MD5 digest
@@ -277,7 +282,7 @@ class StageRun:
         from mlflow.entities import RunTag
 
         rows = [RunTag(k, str(v)) for k, v in tags.items()]
-        retrying(lambda: self._client.log_batch(self.run_id, tags=rows), "setting tags")
+        self._log_batch("setting tags", tags=rows)
 
     def log_training(self, run_name: str, params: dict[str, Any], metrics: dict[str, Any],
                      curve: list[dict[str, float]], tags: dict[str, Any]) -> None:

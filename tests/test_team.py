@@ -18,7 +18,9 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from mlflow.exceptions import MlflowException
@@ -303,21 +305,29 @@ def _curve(server, run_id: str) -> list[int]:
     return sorted(m.step for m in MlflowClient(server.url).get_metric_history(run_id, "train_loss"))
 
 
-def test_a_tracking_server_restarted_mid_stage_loses_nothing(slow_student, server):
+@contextmanager
+def _student_losing_its_server(clone: Path, server, **more: str) -> Iterator[tuple[subprocess.Popen, str, int]]:
+    """`dvc repro` the slow student and kill the tracking server once the student has logged an epoch; yields
+    the repro, the student's run id and when it started (ms). Afterwards the repro has ended and the server is up."""
     since = int(time.time() * 1000)
-    proc = _repro_student(slow_student, server)
+    proc = _repro_student(clone, server, **more)
     try:
         run_id = _first_epoch_logged(server, STUDENT, since, proc)
         server.kill()
-        time.sleep(3)
-        assert proc.poll() is None  # waiting for the server, not failed
-        server.start()
-        out, _ = proc.communicate(timeout=600)
+        yield proc, run_id, since
     finally:
         if proc.poll() is None:
             proc.kill()
         if server.proc.poll() is not None:
             server.start()
+
+
+def test_a_tracking_server_restarted_mid_stage_loses_nothing(slow_student, server):
+    with _student_losing_its_server(slow_student, server) as (proc, run_id, _):
+        time.sleep(3)
+        assert proc.poll() is None  # waiting for the server, not failed
+        server.start()
+        out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out
     assert f"the MLflow tracking store {server.url} did not answer while logging epoch" in out, out
     run = MlflowClient(server.url).get_run(run_id)
@@ -331,17 +341,8 @@ def test_a_tracking_server_that_stays_away_fails_the_stage_and_no_run_looks_fini
     # A training that has not run before, so neither dvc.lock nor DVC's run cache holds a result for it.
     set_params(slow_student, {"student": {"lr": 0.011}})
     metrics = slow_student / "metrics/students/baseline/digits/fc-amplitude-q3-s0.json"
-    since = int(time.time() * 1000)
-    proc = _repro_student(slow_student, server, C2Q_TRACKING_RETRY_S="4")
-    try:
-        run_id = _first_epoch_logged(server, STUDENT, since, proc)
-        server.kill()
+    with _student_losing_its_server(slow_student, server, C2Q_TRACKING_RETRY_S="4") as (proc, run_id, since):
         out, _ = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        if server.proc.poll() is not None:
-            server.start()
     assert proc.returncode != 0
     assert re.search(rf"the MLflow tracking store {server.url} did not answer while logging epoch \d+; "
                      r"retried for 4 s \(C2Q_TRACKING_RETRY_S sets how long\)", out), out
