@@ -1,4 +1,4 @@
-"""Train the arms of one study cell: per (student, class subset), every loss side by side.
+"""Train the arms of one study cell: per (student, class subset), every loss side by side (c2q.train).
 
 Inputs are the main pipeline's normalised image splits (all classes) and the
 teachers' logits on them. A class subset keeps those classes' rows, relabelled
@@ -9,17 +9,16 @@ teacher's own preference among the kept classes.
 from __future__ import annotations
 
 from itertools import groupby
+from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from c2q.arms import Arms, fit_arms
 from c2q.distill import distillation_losses
-from c2q.splits import SPLITS, Split, per_class_subset, take
+from c2q.scoring import accuracy
+from c2q.splits import SPLITS, Split, per_class_subset
 from c2q.student import Student
 from c2q.study import Arm
-from c2q.study_config import Recipe
-from c2q.train import accuracy
+from c2q.train import Recipe, Training, cross_entropy, fit, predict_states
 from c2q.variants import parse_student
 
 Logits = dict[str, torch.Tensor]  # split -> (N, classes)
@@ -38,56 +37,56 @@ def class_subset(splits: dict[str, Split], teachers: dict[str, Logits], classes:
 
 
 def arms_loss(arms: list[Arm], teacher_train: dict[str, torch.Tensor]):
-    """The loss of K arms at once: each method's arms in one vectorised call. A baseline arm is the
-    Hinton form at alpha = 0, i.e. exactly cross-entropy (its KL term gets weight 0)."""
-    teacher = None
-    if teacher_train:
-        zeros = torch.zeros_like(next(iter(teacher_train.values())))
-        teacher = torch.stack([teacher_train[a.teacher] if a.teacher else zeros for a in arms])
-    methods = {}
+    """The loss of K arms at once: baselines by plain cross-entropy (the main pipeline's own), each
+    distillation method's arms in one vectorised call. `teacher_train` holds each teacher's logits on the
+    whole train split; the engine passes every arm's batch as rows of that split."""
+    groups: dict[str, list[int]] = {}
     for k, arm in enumerate(arms):
-        s = arm.setting
-        method, T, alpha = (s.method, s.temperature, s.alpha) if s else ("hinton", 1.0, 0.0)
-        methods.setdefault(method, []).append((k, T, alpha))
-    groups = [(m, torch.tensor([k for k, _, _ in rows]), torch.tensor([t for _, t, _ in rows]),
-               torch.tensor([a for _, _, a in rows])) for m, rows in methods.items()]
-    order = torch.cat([idx for _, idx, _, _ in groups]).argsort()
+        groups.setdefault(arm.setting.method if arm.setting else "baseline", []).append(k)
+    order = torch.tensor([k for members in groups.values() for k in members]).argsort()
+    teachers = {m: torch.stack([teacher_train[arms[k].teacher] for k in members])
+                for m, members in groups.items() if m != "baseline"}
+    settings = {m: (torch.tensor([arms[k].setting.temperature for k in members]),
+                    torch.tensor([arms[k].setting.alpha for k in members]))
+                for m, members in groups.items() if m != "baseline"}
 
-    def loss_fn(logits: torch.Tensor, labels: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        if teacher is None:  # baselines only
-            return torch.stack([F.cross_entropy(row, labels) for row in logits])
-        batch_teacher = teacher[:, index]
-        parts = [distillation_losses(logits[idx], batch_teacher[idx], labels, m, T, a) for m, idx, T, a in groups]
+    def loss_fn(logits: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        parts = []
+        for method, members in groups.items():
+            idx = torch.tensor(members)
+            if method == "baseline":
+                parts.append(cross_entropy(logits[idx], labels[idx], rows[idx]))
+                continue
+            teacher = teachers[method][torch.arange(len(members))[:, None], rows[idx]]
+            parts.append(distillation_losses(logits[idx], teacher, labels[idx], method, *settings[method]))
         return torch.cat(parts)[order]
 
     return loss_fn
 
 
 def train_arms(arms: list[Arm], splits: dict[str, Split], teachers: dict[str, Logits], *, size, seed: int,
-               recipe: Recipe, desc: str) -> list[dict]:
+               layers: int, simulator: str, recipe: Recipe, desc: str, checkpoint: Path | None = None,
+               keys: list[str] | None = None) -> list[dict]:
     """Train arms of one student and class subset side by side; one result dict per arm, in order."""
     student, classes = arms[0].student, arms[0].classes
     assert all((a.student, a.classes) == (student, classes) for a in arms)
     splits, teachers = class_subset(splits, teachers, classes)
-    subset = per_class_subset(splits["train"].y, size, seed)
     flat = {s: Split(splits[s].x.flatten(1), splits[s].y) for s in SPLITS}
-    train = take(flat["train"], subset)
+    rows = per_class_subset(flat["train"].y, size, seed)
     n_classes = len(classes) if classes else int(splits["train"].y.max()) + 1
     torch.manual_seed(seed)
-    model = Student(train.x.shape[1], n_classes, parse_student(student), recipe.layers, "fused")
-    side_by_side = Arms(model, len(arms))
+    model = Student(flat["train"].x.shape[1], n_classes, parse_student(student), layers, simulator)
+    init = model.state_dict()
     used = {a.teacher for a in arms if a.teacher}
-    loss_fn = arms_loss(arms, {t: teachers[t]["train"][subset] for t in used})
-    best, result = fit_arms(side_by_side, train, flat["val"], loss_fn=loss_fn, steps=recipe.steps,
-                            batch_size=recipe.batch_size, evaluations=recipe.evaluations, lr=recipe.lr, seed=seed,
-                            desc=desc)
-    test_logits = side_by_side.predict(flat["test"].x, best)
+    loss_fn = arms_loss(arms, {t: teachers[t]["train"] for t in used})
+    results = fit(model, [init] * len(arms), [Training(a.name, seed, rows) for a in arms], flat["train"],
+                  flat["val"], loss_fn=loss_fn, recipe=recipe, desc=desc, checkpoint=checkpoint, keys=keys)
+    test_logits = predict_states(model, [state for state, _ in results], flat["test"].x)
     out = []
-    for k, arm in enumerate(arms):
-        test_accuracy = accuracy(test_logits[k], flat["test"].y)
-        out.append({**arm.row(), "train_samples": len(train), "best_step": result.best_step[k],
-                    "best_val_accuracy": result.best_val_accuracy[k], "test_error": 1 - test_accuracy,
-                    "curve": result.history[k]})
+    for arm, (_, result), logits in zip(arms, results, test_logits):
+        out.append({**arm.row(), "train_samples": len(rows), "best_step": result.best_step, "steps": result.steps,
+                    "hit_cap": result.hit_cap, "best_val_accuracy": result.best_val_accuracy,
+                    "test_error": 1 - accuracy(logits, flat["test"].y), "curve": result.history})
     return out
 
 

@@ -110,10 +110,17 @@ class TeacherParams(_Section):
         return self.of(teacher).model_dump(exclude=set(TrainingParams.model_fields))
 
 
-class StudentParams(TrainingParams):
+class StudentParams(_Section):
+    """The one recipe of every student, in the pipeline and the study (c2q.train.Recipe)."""
+
     layers: Count
     simulator: Literal[SIMULATORS]
+    batch_size: Count
+    lr: PositiveNumber
     schedule: Literal[SCHEDULES]
+    eval_every: Count
+    patience: Count
+    max_steps: Count
 
 
 class DistillParams(_Section):

@@ -16,7 +16,7 @@ is softened:
                 9 / 9.1 (Adam is insensitive to the loss's overall scale).
 
 `distillation_losses` computes K losses at once for K students trained side by
-side (c2q.arms); `distillation_loss` is the single-student form.
+side (c2q.train); `distillation_loss` is the single-student form.
 """
 
 from __future__ import annotations
@@ -46,13 +46,13 @@ def distillation_losses(
     temperature: torch.Tensor | float,
     alpha: torch.Tensor | float,
 ) -> torch.Tensor:
-    """K students' losses under one method: logits (K, B, C), labels (B,), temperature and alpha
-    scalars or (K,); returns (K,). The teacher's logits are treated as constants."""
+    """K students' losses under one method: logits (K, B, C), labels (K, B) or (B,), temperature and
+    alpha scalars or (K,); returns (K,). The teacher's logits are treated as constants."""
     if method not in DISTILL_METHODS:
         raise ValueError(f"distillation method {method!r} is not one of {DISTILL_METHODS}")
     T, a = _per_arm(temperature, student_logits), _per_arm(alpha, student_logits)
     log_p = F.log_softmax(student_logits, dim=-1)
-    ce = -log_p.gather(-1, labels.expand(len(student_logits), -1).unsqueeze(-1)).squeeze(-1).mean(-1)
+    ce = -log_p.gather(-1, labels.expand(student_logits.shape[:2]).unsqueeze(-1)).squeeze(-1).mean(-1)
     student, teacher = student_logits, teacher_logits.detach()
     if method == "standardised":
         student, teacher = standardise_logits(student), standardise_logits(teacher)

@@ -58,26 +58,52 @@ def student_id(student: str, seed: int, teacher: str | None = None) -> str:
     return f"{student}{middle}-s{seed}"
 
 
+def student_group(student: str, teacher: str | None = None) -> str:
+    """The trainings of one student stage: every seed of a student, or of a student and its teacher."""
+    return f"{student}-{teacher}" if teacher else student
+
+
+def seed_stem(seed: int) -> str:
+    """The name, without suffix, of every file of one seed's training in its stage's folders."""
+    return f"s{seed}"
+
+
+# The folders of one student stage's outs (kept between runs), each under <role>/<dataset>/<group>.
+STUDENT_FOLDERS = {"models": Path("models/students"), "metrics": Path("metrics/students"),
+                   "curves": Path("metrics/curves/students"), "confusion": Path("metrics/confusion")}
+
+
+def student_folders(role: str, dataset: str, student: str, teacher: str | None = None) -> list[Path]:
+    """The folders one student stage writes: weights and circuits, metrics, learning curves, confusion matrices."""
+    return [root / role / dataset / student_group(student, teacher) for root in STUDENT_FOLDERS.values()]
+
+
+def _student_file(kind: str, suffix: str, role: str, dataset: str, student: str, seed: int,
+                  teacher: str | None) -> Path:
+    folder = STUDENT_FOLDERS[kind] / role / dataset / student_group(student, teacher)
+    return folder / f"{seed_stem(seed)}{suffix}"
+
+
 def student_model(role: str, dataset: str, student: str, seed: int, teacher: str | None = None) -> Path:
-    return Path("models/students") / role / dataset / f"{student_id(student, seed, teacher)}.pt"
-
-
-def student_metrics(role: str, dataset: str, student: str, seed: int, teacher: str | None = None) -> Path:
-    return Path("metrics/students") / role / dataset / f"{student_id(student, seed, teacher)}.json"
-
-
-def student_curve(role: str, dataset: str, student: str, seed: int, teacher: str | None = None) -> Path:
-    return Path("metrics/curves/students") / role / dataset / f"{student_id(student, seed, teacher)}.json"
-
-
-def student_confusion(role: str, dataset: str, student: str, seed: int, teacher: str | None = None) -> Path:
-    """Test-set confusion matrix: `.json` counts and a `.png` beside it."""
-    return Path("metrics/confusion") / role / dataset / f"{student_id(student, seed, teacher)}.json"
+    return _student_file("models", ".pt", role, dataset, student, seed, teacher)
 
 
 def student_qasm(role: str, dataset: str, student: str, seed: int, teacher: str | None = None) -> Path:
     """The trained circuit (angles bound) in OpenQASM 3, beside the student's weights."""
-    return student_model(role, dataset, student, seed, teacher).with_suffix(".qasm")
+    return _student_file("models", ".qasm", role, dataset, student, seed, teacher)
+
+
+def student_metrics(role: str, dataset: str, student: str, seed: int, teacher: str | None = None) -> Path:
+    return _student_file("metrics", ".json", role, dataset, student, seed, teacher)
+
+
+def student_curve(role: str, dataset: str, student: str, seed: int, teacher: str | None = None) -> Path:
+    return _student_file("curves", ".json", role, dataset, student, seed, teacher)
+
+
+def student_confusion(role: str, dataset: str, student: str, seed: int, teacher: str | None = None) -> Path:
+    """Test-set confusion matrix: `.json` counts and a `.png` beside it."""
+    return _student_file("confusion", ".json", role, dataset, student, seed, teacher)
 
 
 def noise_dir(dataset: str) -> Path:
@@ -90,7 +116,7 @@ def noise_metrics(role: str, dataset: str, student: str, seed: int, teacher: str
 
 
 def checkpoint(stage: str) -> Path:
-    """Per-epoch training state of a stage, kept only while it is unfinished (git-ignored)."""
+    """Training state of a stage, kept until its results are recorded (git-ignored)."""
     return Path(".checkpoints") / f"{stage.replace('@', '-')}.pt"
 
 

@@ -76,6 +76,7 @@ def error_table(records: pd.DataFrame, gains: pd.DataFrame) -> pd.DataFrame:
             **variant,
             "students": len(everyone),
             "near_chance_students": int(everyone["near_chance"].sum()),
+            "hit_cap_students": int(everyone["hit_cap"].sum()),
             "quantum_parameters": int(group["quantum_parameters"].iloc[0]),
             "classical_parameters": int(group["classical_parameters"].iloc[0]),
             "seeds": b.n,
@@ -128,6 +129,11 @@ def to_markdown(table: pd.DataFrame, gains: pd.DataFrame) -> str:
     if flagged:
         lines += ["", "⚠ Students whose stage warned that they ended near chance on validation: "
                   + ", ".join(flagged) + "."]
+    capped = [f"{r['dataset']} {r['student']} ({r['hit_cap_students']} of {r['students']})"
+              for r in table.to_dict("records") if r["hit_cap_students"]]
+    lines += ["", f"Trainings that reached the step cap (student.max_steps) before early stopping: "
+              f"{int(table['hit_cap_students'].sum())} of {int(table['students'].sum())}"
+              + (": " + ", ".join(capped) if capped else "") + "."]
 
     lines += ["", "Gain of distillation = baseline error − distilled error of the same seed, in percentage "
               "points (positive: distillation helped), with its 95% t-interval and the paired t-test p-value.", ""]
@@ -140,9 +146,10 @@ def to_markdown(table: pd.DataFrame, gains: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summary(gains: pd.DataFrame) -> dict:
-    """Headline numbers for `dvc metrics show`: per dataset and student, baseline vs best distilled."""
-    out: dict = {}
+def summary(gains: pd.DataFrame, records: pd.DataFrame) -> dict:
+    """Headline numbers for `dvc metrics show`: per dataset and student, baseline vs best distilled; how
+    many student trainings reached the step cap."""
+    out: dict = {"trainings": {"students": len(records), "hit_cap": int(records["hit_cap"].sum())}}
     for (dataset, student), group in gains.groupby(["dataset", "student"], sort=False):
         best = group.loc[group["distilled_error"].idxmin()]
         out.setdefault(dataset, {})[student] = {

@@ -24,11 +24,12 @@ class ClassicalControl(nn.Module):
 def fc_reduction(in_features: int, width: int, encoding: str) -> nn.Module:
     """The `fc` reduction: a trainable linear layer; before an angle or qubit encoding, followed by
     batch standardisation without learnable scale (BatchNorm1d, affine=False), so the features are
-    standardised as those encodings expect however the layer's weights grow."""
-    linear = nn.Linear(in_features, width)
+    standardised as those encodings expect however the layer's weights grow. The linear layer has no
+    bias there: the standardisation cancels it, so its gradient is rounding noise, which Adam would
+    turn into steps of full size."""
     if encoding == "amplitude":  # amplitude encoding normalises the vector itself
-        return linear
-    return nn.Sequential(linear, nn.BatchNorm1d(width, affine=False))
+        return nn.Linear(in_features, width)
+    return nn.Sequential(nn.Linear(in_features, width, bias=False), nn.BatchNorm1d(width, affine=False))
 
 
 class Student(nn.Module):

@@ -10,11 +10,9 @@ side by side (c2q.arms) and their errors pair by seed.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 
-from c2q.study_config import Recipe, Setting, StudyParams
+from c2q.study_config import Setting, StudyParams
 from c2q.variants import parse_student
 
 ALL = "all"
@@ -103,10 +101,3 @@ def teachers_used(p: StudyParams) -> list[str]:
 def teacher_seed(p: StudyParams, seed: int) -> int:
     """The teacher seed that student seed `seed` learns from."""
     return p.teacher_seeds[seed % len(p.teacher_seeds)]
-
-
-def arm_key(arm: Arm, recipe: Recipe, size: int | str, seed: int, inputs: dict) -> str:
-    """What one training's result depends on (`inputs`: digests of its input files and code); while
-    this is unchanged, its metrics file is reused."""
-    blob = json.dumps([arm.name, recipe.model_dump(), size, seed, inputs], sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -38,14 +38,6 @@ class Setting(_Section):
     alpha: Alpha
 
 
-class Recipe(_Section):
-    layers: Count
-    steps: Count
-    batch_size: Count
-    lr: PositiveNumber
-    evaluations: Count
-
-
 class Sweep(_Section):
     methods: _list(Literal[DISTILL_METHODS])
     temperatures: _list(PositiveNumber)
@@ -89,7 +81,6 @@ class StudyParams(_Section):
     sizes: _list(PerClass)
     seeds: _list(Seed)
     teacher_seeds: _list(Seed)
-    recipe: Recipe
     distill: StudyDistill
     notebooks: Notebooks
 

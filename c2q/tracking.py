@@ -8,9 +8,9 @@ MLFLOW_TRACKING_URI overrides it, for example with a lab's shared server
 unreachable, for at most C2Q_TRACKING_RETRY_S seconds; then the stage fails,
 and a run is marked FINISHED only after everything in it was logged.
 
-Metric names: per-epoch curves (`train_loss`, `train_accuracy`, `val_loss`,
-`val_accuracy`) are logged with step = epoch and nothing else is logged under
-those keys; a stage's final numbers (`best_val_accuracy`, `test_error`, ...)
+Metric names: learning curves (`train_loss`, `train_accuracy`, `val_loss`,
+`val_accuracy`, and `epoch`) are logged with step = optimiser step, one point
+per validation pass, and nothing else is logged under those keys; a stage's final numbers (`best_val_accuracy`, `test_error`, ...)
 have names of their own, the same as in its metrics file.
 """
 
@@ -30,7 +30,7 @@ from c2q.errors import StageInputError, TrackingStoreError
 from c2q.invocation import pipeline_run_id, repo_root
 from c2q.io import file_md5
 
-CURVE_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+CURVE_KEYS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
 RETRY_ENV = "C2Q_TRACKING_RETRY_S"
 DEFAULT_RETRY_SECONDS = 120
 ATTEMPT_TAG = "c2q_attempt"  # makes creating a run safe to retry (`_create_run`)
@@ -229,6 +229,11 @@ def _metrics(values: dict[str, float], step: int = 0) -> list:
     return [Metric(k, float(v), now, step) for k, v in values.items()]
 
 
+def _curve_rows(curve: list[dict[str, float]]) -> list:
+    return [row for point in curve for row in _metrics({k: point[k] for k in CURVE_KEYS if k in point},
+                                                        step=int(point["step"]))]
+
+
 class StageRun:
     """The MLflow run of one stage execution, in the stage's own vocabulary; every call is retried
     for a bounded time while the tracking store is unreachable (`retrying`)."""
@@ -241,10 +246,9 @@ class StageRun:
         sends the very same rows."""
         retrying(lambda: self._client.log_batch(self.run_id, **rows), what)
 
-    def log_epoch(self, row: dict[str, float]) -> None:
-        """One point of each learning curve, at step = epoch."""
-        rows = _metrics({k: row[k] for k in CURVE_KEYS}, step=int(row["epoch"]))
-        self._log_batch(f"logging epoch {int(row['epoch'])}", metrics=rows)
+    def log_curve(self, curve: list[dict[str, float]]) -> None:
+        """Learning curves: every point of `curve` (rows with `step` and CURVE_KEYS) at its optimiser step."""
+        self._log_batch("logging the learning curve", metrics=_curve_rows(curve))
 
     def log_metrics(self, metrics: dict[str, Any]) -> None:
         """A stage's final numbers (nested dicts flattened to dotted keys; non-numbers skipped)."""
@@ -285,9 +289,10 @@ class StageRun:
         self._log_batch("setting tags", tags=rows)
 
     def log_training(self, run_name: str, params: dict[str, Any], metrics: dict[str, Any],
-                     curve: list[dict[str, float]], tags: dict[str, Any]) -> None:
-        """One training of a stage that runs many (the study's cells) as an MLflow run of its own, nested
-        under the stage's run: its params, final metrics, curve (step = optimiser step) and tags."""
+                     curve: list[dict[str, float]], tags: dict[str, Any], artifacts: tuple[Path, ...] = ()) -> None:
+        """One training of a stage that runs many (every seed of a student, a study cell's arms) as an MLflow
+        run of its own, nested under the stage's run: its params, final metrics, curve (step = optimiser
+        step), tags and files."""
         from mlflow.entities import Param
 
         client = self._client
@@ -298,11 +303,11 @@ class StageRun:
         create = _create_run(client, parent.info.experiment_id, run_name,
                              {**inherited, **own, "mlflow.parentRunId": self.run_id})
         run_id = retrying(create, f"logging {run_name}")
-        rows = _metrics(numbers(metrics))
-        for point in curve:
-            rows += _metrics({k: v for k, v in point.items() if k != "step"}, step=int(point["step"]))
+        rows = _metrics(numbers(metrics)) + _curve_rows(curve)
         params_rows = [Param(k, str(v)) for k, v in flatten(params).items() if v is not None]
         retrying(lambda: client.log_batch(run_id, metrics=rows, params=params_rows), f"logging {run_name}")
+        for path in artifacts:
+            StageRun(client, run_id).log_artifact(path)
         retrying(lambda: client.set_terminated(run_id), f"logging {run_name}")
 
     def log_artifact(self, path: str | Path) -> None:

@@ -1,22 +1,39 @@
-"""One training loop for teachers and students: in-memory batches, validation selection, checkpoints.
+"""The one training engine: K trainings of one architecture side by side; K = 1 is the plain case.
 
-The best epoch is chosen on the validation split only; the test split is not
-seen here at all (the caller evaluates it once, on the selected weights).
+Every teacher and student, in the pipeline and in the study, trains here. The
+K trainings share an architecture and a recipe; they may differ in initial
+weights, training rows and batch order (their seeds) and loss. They run as one
+vectorised model (torch.func.vmap over K stacked copies of the weights and
+buffers): one step updates all K, which costs a fraction of K separate steps
+for small circuits. Adam is elementwise and the total loss is the sum of the K
+losses, so each training gets the update it would get alone.
+
+The recipe (`Recipe`, from params.yaml):
+- Adam at `lr`, shaped per step by `schedule` (constant, or cosine decay to 0 at the cap);
+- batches of `batch_size` rows, reshuffled every epoch with the training's own seed;
+- the validation split every `eval_every` steps and at least once per epoch; each
+  training keeps its weights of best validation accuracy (the test split is
+  never seen here);
+- early stopping: a training stops after `patience` validation passes without a
+  better accuracy, or at `max_steps` (the cap), whichever comes first.
+
+With `checkpoint`, the whole state is saved after every validation pass and a
+later call with the same `key` resumes from it, ending with the same weights as
+an uninterrupted run. The caller deletes the checkpoint once the results are
+recorded.
 """
 
 from __future__ import annotations
 
-import copy
-import hashlib
-import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
 from c2q.errors import NonFiniteLossError
@@ -24,62 +41,64 @@ from c2q.io import load_torch, save_torch
 from c2q.registry import SCHEDULES
 from c2q.splits import Split
 
-# loss(logits, labels, indices of the batch in the training split) -> scalar
+# loss(logits (K, B, C), labels (K, B), rows of the batch in the training split (K, B)) -> (K,)
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+State = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    batch_size: int
+    lr: float
+    max_steps: int
+    eval_every: int
+    patience: int | None = None  # None: no early stopping (teachers train for a fixed number of epochs)
+    schedule: str = "constant"
+
+    @classmethod
+    def of(cls, section) -> "Recipe":
+        """The recipe a params section spells out (params.yaml's `student`)."""
+        return cls(**{f.name: getattr(section, f.name) for f in fields(cls)})
+
+    @classmethod
+    def for_epochs(cls, epochs: int, batch_size: int, lr: float, n: int) -> "Recipe":
+        """A fixed number of epochs over n rows, validated after each (the teachers' recipe)."""
+        steps_per_epoch = len(batch_starts(n, batch_size))
+        return cls(batch_size, lr, max_steps=epochs * steps_per_epoch, eval_every=steps_per_epoch)
+
+
+@dataclass(frozen=True)
+class Training:
+    """One of the K trainings: a name for messages, the seed of its batch order, its training rows."""
+
+    name: str
+    seed: int
+    rows: torch.Tensor
 
 
 @dataclass
-class FitResult:
-    best_epoch: int
-    best_val_accuracy: float
-    history: list[dict[str, float]] = field(default_factory=list)
+class Result:
+    best_step: int = 0
+    best_val_accuracy: float = -1.0
+    steps: int = 0  # optimiser steps it ran
+    stopped_early: bool = False  # False: it ran to the cap
+    history: list[dict[str, float]] = field(default_factory=list)  # one row per validation pass
+
+    @property
+    def hit_cap(self) -> bool:
+        return not self.stopped_early
 
 
-@dataclass
-class _State:
-    """Everything a checkpoint holds besides the model and optimizer."""
-
-    result: FitResult
-    best_weights: dict | None = None
-    next_epoch: int = 1
-
-
-def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, _index: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(logits, labels)
-
-
-@torch.inference_mode()
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
-    """Logits for every row of x, in large batches."""
-    model.eval()
-    return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
-
-
-def confusion_matrix(logits: torch.Tensor, labels: torch.Tensor, n_classes: int) -> list[list[int]]:
-    """Counts, rows = true class, columns = predicted class."""
-    pairs = labels * n_classes + logits.argmax(dim=1)
-    return torch.bincount(pairs, minlength=n_classes * n_classes).view(n_classes, n_classes).tolist()
-
-
-def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """Fraction correct, counted exactly (no float32 rounding in reported errors)."""
-    return (logits.argmax(dim=1) == labels).sum().item() / len(labels)
-
-
-def training_key(params: dict, input_digests: dict[str, str]) -> str:
-    """Identifies one training (its params and the exact input files) for checkpoint resumption."""
-    return hashlib.sha256(json.dumps([params, input_digests], sort_keys=True).encode()).hexdigest()
-
-
-def _check_finite(value: float, what: str, desc: str, epoch: int) -> None:
-    if not math.isfinite(value):
-        raise NonFiniteLossError(f"{desc}: the {what} loss became {value} in epoch {epoch}; "
-                                 "lower the learning rate (lr in params.yaml)")
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, _rows: torch.Tensor | None = None) -> torch.Tensor:
+    """K trainings' mean cross-entropies: logits (K, B, C), labels (K, B) -> (K,). Each row's softmax runs
+    along its own contiguous classes, so a training's loss is the same bits whichever others sit beside it."""
+    log_p = F.log_softmax(logits, dim=-1)
+    return -log_p.gather(-1, labels.unsqueeze(-1)).squeeze(-1).mean(-1)
 
 
 def learning_rate_schedule(optimizer, schedule: str, total_steps: int):
     """Per-step multiplier of the learning rate: `constant` keeps lr; `cosine` decays it from lr
-    to 0 over all training steps (half a cosine period), so the last epochs refine instead of jump."""
+    to 0 at `total_steps` (half a cosine period)."""
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule {schedule!r} is not one of {SCHEDULES}")
     if schedule == "constant":
@@ -97,109 +116,214 @@ def batch_starts(n: int, batch_size: int) -> list[int]:
     return starts
 
 
-def _train_epoch(model, optimizer, scheduler, train: Split, order: torch.Tensor, batch_size: int, loss_fn: LossFn,
-                 desc: str, epoch: int, epochs: int) -> tuple[float, float]:
-    """One pass over the training split in `order`; returns (mean loss, accuracy)."""
-    model.train()
-    total_loss, correct, n = 0.0, 0, len(train)
-    starts = batch_starts(n, batch_size)
-    for first, end in tqdm(zip(starts, starts[1:] + [n]), total=len(starts), desc=f"{desc} epoch {epoch}/{epochs}",
-                           leave=False, disable=None):
-        index = order[first:end]
-        x, y = train.x[index], train.y[index]
-        logits = model(x)
-        loss = loss_fn(logits, y, index)
-        value = loss.item()
-        _check_finite(value, "training", desc, epoch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        total_loss += value * len(index)
-        correct += (logits.argmax(dim=1) == y).sum().item()
-    return total_loss / n, correct / n
+class Stack:
+    """K copies of `model`'s weights and state buffers, stacked along a new first dimension.
+    Buffers outside the state dict (constants such as a circuit's permutation) stay shared."""
+
+    def __init__(self, model: nn.Module, states: list[State]):
+        self.model, self.k = model, len(states)
+        params, buffers = dict(model.named_parameters()), model.state_dict().keys() - dict(model.named_parameters())
+        self.params = {n: torch.stack([s[n] for s in states]).detach().requires_grad_() for n in params}
+        self.buffers = {n: torch.stack([s[n] for s in states]).detach() for n in sorted(buffers)}
+
+    def _forward(self, params: State, buffers: State, x: torch.Tensor) -> torch.Tensor:
+        return functional_call(self.model, (params, buffers), (x,))
+
+    def logits(self, x: torch.Tensor, shared_input: bool = False) -> torch.Tensor:
+        """(K, B, C): each copy on its own batch x[k] (x of shape (K, B, ...)), or all on one x.
+        One copy runs as the plain model, without vmap (which refuses the teachers' channels-last layout)."""
+        if self.k == 1:
+            one = {n: t[0] for n, t in self.params.items()}, {n: t[0] for n, t in self.buffers.items()}
+            return self._forward(*one, x if shared_input else x[0])[None]
+        return vmap(self._forward, in_dims=(0, 0, None if shared_input else 0), randomness="different")(
+            self.params, self.buffers, x)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+        """(K, N, C) logits of every copy for the same N inputs, in evaluation mode."""
+        self.model.eval()
+        return torch.cat([self.logits(x[i : i + batch_size], shared_input=True)
+                          for i in range(0, len(x), batch_size)], dim=1)
+
+    def state(self, k: int) -> State:
+        """Copy k's weights and buffers as the model's state dict."""
+        return {n: t[k].detach().clone() for n, t in {**self.params, **self.buffers}.items()}
 
 
-def _resume(path: Path | None, key: str, model, optimizer, scheduler, generator) -> _State | None:
-    """Restore an interrupted run of the same training from its checkpoint, else None."""
-    if path is None or not path.is_file():
-        return None
-    try:
-        saved = load_torch(path)
-    except Exception:  # a damaged checkpoint is only a lost shortcut: start over
-        return None
-    if saved.get("key") != key:
-        return None
-    model.load_state_dict(saved["model"])
-    optimizer.load_state_dict(saved["optimizer"])
-    scheduler.load_state_dict(saved["scheduler"])
-    generator.set_state(saved["generator"])
-    torch.set_rng_state(saved["torch_rng"])
-    result = FitResult(saved["best_epoch"], saved["best_val_accuracy"], saved["history"])
-    return _State(result, saved["best_state"], saved["epoch"] + 1)
+def predict_states(model: nn.Module, states: list[State], x: torch.Tensor) -> torch.Tensor:
+    """(K, N, C) logits of K trained states of `model` on the same inputs."""
+    return Stack(model, states).predict(x)
 
 
-def _save_checkpoint(path: Path, key: str, model, optimizer, scheduler, generator, state: _State) -> None:
+@dataclass
+class _Progress:
+    """Everything that changes during training besides weights, optimiser and generators."""
+
+    step: int
+    results: list[Result]
+    best: list[State | None]
+    since_best: list[int]  # validation passes since each training's last new best
+    orders: torch.Tensor | None = None  # (K, n) this epoch's batch order per training, as rows
+    loss_sum: torch.Tensor | None = None  # per training, since the last validation pass
+    correct: torch.Tensor | None = None
+    seen: int = 0
+
+    def active(self) -> list[bool]:
+        return [not r.stopped_early for r in self.results]
+
+
+def _check_finite(losses: torch.Tensor, progress: _Progress, trainings: list[Training], desc: str,
+                  epoch: int, what: str) -> None:
+    for k, value in enumerate(losses.tolist()):
+        if progress.active()[k] and not math.isfinite(value):
+            raise NonFiniteLossError(f"{desc}: the {what} loss of {trainings[k].name} became {value} at step "
+                                     f"{progress.step} (epoch {epoch}); lower the learning rate (lr in params.yaml)")
+
+
+def _validate(stack: Stack, val: Split, progress: _Progress, trainings, recipe: Recipe, desc: str,
+              steps_per_epoch: int) -> None:
+    """One validation pass: a history row, a new best or one more pass without one, early stopping."""
+    logits = stack.predict(val.x)
+    val_loss = cross_entropy(logits, val.y.expand(stack.k, -1))
+    epoch = math.ceil(progress.step / steps_per_epoch)
+    _check_finite(val_loss, progress, trainings, desc, epoch, "validation")
+    val_accuracy = [correct / len(val) for correct in (logits.argmax(-1) == val.y).sum(-1).tolist()]
+    for k, result in enumerate(progress.results):
+        if result.stopped_early:
+            continue
+        result.steps = progress.step
+        result.history.append({
+            "step": progress.step, "epoch": round(progress.step / steps_per_epoch, 6),
+            "train_loss": progress.loss_sum[k].item() / max(progress.seen, 1),
+            "train_accuracy": progress.correct[k].item() / max(progress.seen, 1),
+            "val_loss": val_loss[k].item(), "val_accuracy": val_accuracy[k]})
+        if val_accuracy[k] > result.best_val_accuracy:
+            result.best_step, result.best_val_accuracy = progress.step, val_accuracy[k]
+            progress.best[k], progress.since_best[k] = stack.state(k), 0
+        else:
+            progress.since_best[k] += 1
+            result.stopped_early = recipe.patience is not None and progress.since_best[k] >= recipe.patience
+    progress.loss_sum, progress.correct, progress.seen = torch.zeros(stack.k), torch.zeros(stack.k), 0
+
+
+def _save(path: Path, keys: list[str], stack: Stack, optimizer, scheduler, generators, progress: _Progress,
+          complete: bool) -> None:
     save_torch({
-        "key": key, "epoch": state.next_epoch - 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "best_state": state.best_weights,
-        "best_epoch": state.result.best_epoch, "best_val_accuracy": state.result.best_val_accuracy,
-        "history": state.result.history,
+        "keys": keys, "complete": complete, "params": stack.params, "buffers": stack.buffers,
+        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        "generators": [g.get_state() for g in generators], "torch_rng": torch.get_rng_state(),
+        "step": progress.step, "results": [asdict(r) for r in progress.results], "best": progress.best,
+        "since_best": progress.since_best, "orders": progress.orders,
     }, path)
 
 
-def fit(
-    model: nn.Module,
-    train: Split,
-    val: Split,
-    *,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    schedule: str = "constant",
-    loss_fn: LossFn = cross_entropy,
-    on_epoch: Callable[[dict[str, float]], None] | None = None,
-    desc: str = "train",
-    checkpoint: Path | None = None,
-    checkpoint_key: str = "",
-) -> FitResult:
-    """Train with Adam (learning rate `lr`, shaped per step by `schedule`); keep the weights of the
-    epoch with the best validation accuracy.
+def _load(path: Path | None) -> dict | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        return load_torch(path)
+    except Exception:  # a damaged checkpoint is only a lost shortcut: start over
+        return None
 
-    On return `model` holds those best weights. With `checkpoint`, the whole
-    training state (weights, optimizer, random generators, history) is saved
-    after every epoch, and a later call with the same `checkpoint_key` resumes
-    from it, ending with the same weights as an uninterrupted run. The caller
-    deletes the checkpoint once its outputs are written.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    scheduler = learning_rate_schedule(optimizer, schedule, epochs * len(batch_starts(len(train), batch_size)))
-    state = _resume(checkpoint, checkpoint_key, model, optimizer, scheduler, generator)
-    if state is None:
-        state = _State(FitResult(best_epoch=0, best_val_accuracy=-1.0))
+
+def finished(path: Path | None, keys: list[str]) -> list[tuple[State, Result]] | None:
+    """The results of trainings `keys` from a checkpoint of a completed run that trained them (and maybe
+    others), else None: a stage whose recording failed after training records them without retraining."""
+    saved = _load(path)
+    if saved is None or not saved.get("complete") or not set(keys) <= set(saved["keys"]):
+        return None
+    where = [saved["keys"].index(k) for k in keys]
+    return [(saved["best"][i], Result(**saved["results"][i])) for i in where]
+
+
+def _resume(saved: dict | None, keys: list[str], stack: Stack, optimizer, scheduler, generators) -> _Progress | None:
+    """The state of an interrupted run of the same trainings, restored; else None."""
+    if saved is None or saved.get("keys") != keys:
+        return None
+    with torch.no_grad():
+        for group in ("params", "buffers"):
+            for name, value in getattr(stack, group).items():
+                value.copy_(saved[group][name])
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    for g, s in zip(generators, saved["generators"]):
+        g.set_state(s)
+    torch.set_rng_state(saved["torch_rng"])
+    return _Progress(saved["step"], [Result(**r) for r in saved["results"]], saved["best"], saved["since_best"],
+                     saved["orders"], torch.zeros(stack.k), torch.zeros(stack.k), 0)
+
+
+def fit(model: nn.Module, inits: list[State], trainings: list[Training], train: Split, val: Split, *,
+        loss_fn: LossFn, recipe: Recipe, desc: str = "train", checkpoint: Path | None = None,
+        keys: list[str] | None = None, after_validation: Callable[[int], None] | None = None
+        ) -> list[tuple[State, Result]]:
+    """Train K copies of `model`, copy k from `inits[k]` on `trainings[k]`; return each one's weights at its
+    best validation accuracy and its result. Every training must have as many rows as the others.
+    `keys` (one per training) identify the trainings in the checkpoint."""
+    keys = keys or [t.name for t in trainings]
+    if (done := finished(checkpoint, keys)) is not None:
+        print(f"{desc}: already trained, results from {checkpoint}", flush=True)
+        return done
+    n = len(trainings[0].rows)
+    if any(len(t.rows) != n for t in trainings):
+        raise ValueError(f"{desc}: trainings side by side need training sets of one size, got "
+                         f"{sorted({len(t.rows) for t in trainings})}")
+    starts = batch_starts(n, recipe.batch_size)
+    steps_per_epoch = len(starts)
+    interval = min(recipe.eval_every, steps_per_epoch)  # at least once per epoch
+    stack = Stack(model, inits)
+    optimizer = torch.optim.Adam(stack.params.values(), lr=recipe.lr)
+    scheduler = learning_rate_schedule(optimizer, recipe.schedule, recipe.max_steps)
+    generators = [torch.Generator().manual_seed(t.seed) for t in trainings]
+    progress = _resume(_load(checkpoint), keys, stack, optimizer, scheduler, generators)
+    if progress is None:
+        k = len(trainings)
+        progress = _Progress(0, [Result() for _ in trainings], [None] * k, [0] * k, None,
+                             torch.zeros(k), torch.zeros(k), 0)
     else:
-        print(f"{desc}: resuming after epoch {state.next_epoch - 1} from {checkpoint}", flush=True)
-        for row in state.result.history if on_epoch else []:
-            on_epoch(row)  # the resumed run's record holds the whole curve
-    for epoch in range(state.next_epoch, epochs + 1):
-        order = torch.randperm(len(train), generator=generator)
-        train_loss, train_accuracy = _train_epoch(model, optimizer, scheduler, train, order, batch_size, loss_fn,
-                                                  desc, epoch, epochs)
-        val_logits = predict(model, val.x)
-        row = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy,
-               "val_loss": F.cross_entropy(val_logits, val.y).item(), "val_accuracy": accuracy(val_logits, val.y)}
-        _check_finite(row["val_loss"], "validation", desc, epoch)
-        state.result.history.append(row)
-        if row["val_accuracy"] > state.result.best_val_accuracy:
-            state.result.best_epoch, state.result.best_val_accuracy = epoch, row["val_accuracy"]
-            state.best_weights = copy.deepcopy(model.state_dict())
-        state.next_epoch = epoch + 1
-        if checkpoint is not None and epoch < epochs:
-            _save_checkpoint(checkpoint, checkpoint_key, model, optimizer, scheduler, generator, state)
-        if on_epoch:
-            on_epoch(row)
-    model.load_state_dict(state.best_weights)
-    return state.result
+        print(f"{desc}: resuming at step {progress.step} from {checkpoint}", flush=True)
+    bar = tqdm(total=recipe.max_steps, initial=progress.step, desc=desc, leave=False, disable=None)
+    while progress.step < recipe.max_steps and any(progress.active()):
+        position = progress.step % steps_per_epoch
+        if position == 0:
+            progress.orders = torch.stack([t.rows[torch.randperm(n, generator=g)]
+                                           for t, g in zip(trainings, generators)])
+        end = starts[position + 1] if position + 1 < steps_per_epoch else n
+        rows = progress.orders[:, starts[position] : end]
+        model.train()
+        logits = stack.logits(train.x[rows])
+        labels = train.y[rows]
+        losses = loss_fn(logits, labels, rows)
+        progress.step += 1
+        _check_finite(losses.detach(), progress, trainings, desc, math.ceil(progress.step / steps_per_epoch),
+                      "training")
+        active = torch.tensor(progress.active())
+        optimizer.zero_grad(set_to_none=True)
+        torch.where(active, losses, torch.zeros_like(losses)).sum().backward()  # a stopped training learns nothing
+        optimizer.step()
+        scheduler.step()
+        progress.loss_sum += losses.detach() * rows.shape[1]
+        progress.correct += (logits.detach().argmax(-1) == labels).sum(-1)
+        progress.seen += rows.shape[1]
+        bar.update(1)
+        if progress.step % interval == 0 or progress.step == recipe.max_steps:
+            _validate(stack, val, progress, trainings, recipe, desc, steps_per_epoch)
+            bar.set_postfix(training=sum(progress.active()))
+            if checkpoint is not None:
+                complete = progress.step == recipe.max_steps or not any(progress.active())
+                _save(checkpoint, keys, stack, optimizer, scheduler, generators, progress, complete)
+            if after_validation:
+                after_validation(progress.step)
+    bar.close()
+    return list(zip(progress.best, progress.results))
+
+
+def fit_one(model: nn.Module, train: Split, val: Split, *, recipe: Recipe, seed: int, desc: str = "train",
+            checkpoint: Path | None = None, key: str = "", loss_fn: LossFn = cross_entropy) -> Result:
+    """The plain case: one training of `model` on the whole train split; on return `model` holds its
+    weights of best validation accuracy."""
+    training = Training(desc, seed, torch.arange(len(train)))
+    [(state, result)] = fit(model, [model.state_dict()], [training], train, val, loss_fn=loss_fn, recipe=recipe,
+                            desc=desc, checkpoint=checkpoint, keys=[key or desc])
+    model.load_state_dict(state)
+    return result

@@ -57,7 +57,7 @@ def collect(datasets: list[str], teacher_files: list[Path],
     students = []
     for record, path in student_files:
         m = load_json(path)
-        numbers = ("test_error", "quantum_parameters", "classical_parameters", "near_chance")
+        numbers = ("test_error", "quantum_parameters", "classical_parameters", "near_chance", "hit_cap")
         row = {**record, **{k: m[k] for k in numbers}}
         if noise_file := row.pop("noise_file", None):
             row.update(off_simulator(m, load_json(noise_file)))
@@ -95,7 +95,7 @@ def write_tables(records: pd.DataFrame, teachers: pd.DataFrame) -> dict:
                        (lambda p: hardware_report.plot_error_vs_noise(quantum, p), paths.NOISE_PLOT)):
         with atomic_path(path) as tmp:
             plot(tmp)
-    headline = report.summary(gains)
+    headline = report.summary(gains, records)
     save_json(headline, paths.SUMMARY)
     print(markdown)
     return headline

@@ -17,7 +17,7 @@ from c2q.io import atomic_path, load_json, load_tensors, save_json, save_tensors
 from c2q.registry import ENSEMBLE
 from c2q.splits import Split, load_splits
 from c2q.teachers import build_teacher, ensemble_logits
-from c2q.train import accuracy, predict
+from c2q.scoring import accuracy, predict
 from c2q.tracking import stage_run
 from stages import run, stage_name
 

@@ -20,7 +20,9 @@ from c2q.registry import ENSEMBLE, TRAINED_TEACHERS
 from c2q.splits import load_splits
 from c2q.study_config import load_study_params
 from c2q.teachers import build_teacher, ensemble_logits
-from c2q.train import accuracy, fit, predict, training_key
+from c2q.scoring import accuracy, predict
+from c2q.train import Recipe, fit_one
+from c2q.trainings import training_key
 from c2q.tracking import stage_run
 from stages import run, stage_name
 
@@ -55,11 +57,12 @@ def main(argv: list[str]) -> None:
             torch.manual_seed(args.seed)
             model = build_teacher(teacher, tuple(splits["train"].x.shape[1:]), n_classes,
                                   **params.teacher.architecture(teacher))
-            result = fit(model, splits["train"], splits["val"], epochs=cfg.epochs, batch_size=cfg.batch_size,
-                         lr=cfg.lr, seed=args.seed, desc=desc, checkpoint=paths.checkpoint(f"{name}-{teacher}"),
-                         checkpoint_key=training_key([logged, teacher, args.seed], digests))
+            recipe = Recipe.for_epochs(cfg.epochs, cfg.batch_size, cfg.lr, len(splits["train"]))
+            result = fit_one(model, splits["train"], splits["val"], recipe=recipe, seed=args.seed, desc=desc,
+                             checkpoint=paths.checkpoint(f"{name}-{teacher}"),
+                             key=training_key(logged, teacher, args.seed, digests))
             logits[teacher] = {s: predict(model, split.x) for s, split in splits.items()}
-            summary[teacher] = {"best_epoch": result.best_epoch}
+            summary[teacher] = {"best_step": result.best_step}
         logits[ENSEMBLE] = {s: ensemble_logits([logits[t][s] for t in TRAINED_TEACHERS]) for s in splits}
         summary[ENSEMBLE] = {}
         for teacher in logits:
@@ -68,10 +71,10 @@ def main(argv: list[str]) -> None:
         save_tensors({f"{t}/{s}": v for t, by_split in logits.items() for s, v in by_split.items()},
                      paths.study_teacher_logits(args.dataset, args.seed))
         save_json(summary, paths.study_teacher_metrics(args.dataset, args.seed))
-        for teacher in TRAINED_TEACHERS:
-            paths.checkpoint(f"{name}-{teacher}").unlink(missing_ok=True)
         tracker.log_metrics(summary)
         tracker.log_artifact(paths.study_teacher_metrics(args.dataset, args.seed))
+        for teacher in TRAINED_TEACHERS:  # only now: the MLflow record is complete
+            paths.checkpoint(f"{name}-{teacher}").unlink(missing_ok=True)
         print(f"{name}: " + ", ".join(f"{t} test error {row['test_error']:.4f}" for t, row in summary.items()))
 
 

@@ -1,10 +1,17 @@
-"""Stages train_baseline and train_distilled: one student, one seed.
+"""Stages train_baseline and train_distilled: every seed of one student, side by side.
 
-baseline:  cross-entropy only.
-distilled: `distill.method`'s loss (c2q.distill) against the teacher's cached logits.
-Both start from the same initial weights for the same seed, train on the same
-`data.train_per_class` subset of the train split (drawn with the seed), select
-their epoch on validation and are evaluated on test once.
+baseline:  cross-entropy only; one stage per (dataset, student).
+distilled: `distill.method`'s loss (c2q.distill) against one teacher's cached logits; one stage per
+           (dataset, student, teacher).
+Each seed is a training of its own, and all seeds train at once in the one engine (c2q.train) with
+the recipe of params.yaml's `student` section. A seed's baseline and distilled students start from
+the same initial weights and train on the same `data.train_per_class` subset of the train split
+(drawn with the seed); each selects its step on validation and is evaluated on test once.
+
+Each training writes its own files (weights, circuit, curve, confusion matrix; its metrics file last)
+and its own MLflow run, nested under the stage's. A seed whose metrics file holds the same key (params,
+seed, input files, code) is not trained again, so adding a seed trains that seed only; the files of
+seeds no longer in `seeds` are removed. DVC keeps the stage's folders between runs (`persist: true`).
 """
 
 from __future__ import annotations
@@ -19,19 +26,26 @@ import torch
 from c2q import paths
 from c2q.circuits import QuantumLayer
 from c2q.config import Params, load_params, select
-from c2q.distill import distillation_loss
+from c2q.distill import distillation_losses
 from c2q.errors import StageInputError
 from c2q.figures import plot_confusion
-from c2q.io import atomic_path, load_json, load_tensors, save_json
-from c2q.outputs import finish_training
+from c2q.io import atomic_path, load_json, load_tensors, save_json, save_tensors
 from c2q.qiskit_export import to_qasm3
+from c2q.scoring import accuracy, confusion_matrix
 from c2q.shots import errors_with_shots
-from c2q.splits import Split, load_splits, per_class_subset, take
+from c2q.splits import Split, load_splits, per_class_subset
 from c2q.student import Student
-from c2q.train import LossFn, accuracy, confusion_matrix, cross_entropy, fit, predict, training_key
+from c2q.train import LossFn, Recipe, Training, cross_entropy, fit, predict_states
+from c2q.trainings import code_digests, is_done, remove_stale, training_key
 from c2q.tracking import stage_run
 from c2q.variants import parse_student
 from stages import run, stage_name
+
+# The code a training's result depends on: dvc.yaml lists the same files for this stage (a test holds
+# them equal), and a change to any of them trains every seed again.
+CODE = ("stages/train_student.py", "c2q/circuits.py", "c2q/distill.py", "c2q/figures.py", "c2q/io.py",
+        "c2q/qiskit_export.py", "c2q/registry.py", "c2q/scoring.py", "c2q/shots.py", "c2q/splits.py",
+        "c2q/student.py", "c2q/train.py", "c2q/trainings.py", "c2q/variants.py")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -39,7 +53,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("role", choices=["baseline", "distilled"])
     ap.add_argument("dataset")
     ap.add_argument("student", help="variant name <reduction>-<encoding>-q<qubits>[-classical]")
-    ap.add_argument("seed", type=int)
     ap.add_argument("--teacher", help="required for the distilled role")
     args = ap.parse_args(argv)
     if (args.role == "distilled") != (args.teacher is not None):
@@ -48,19 +61,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def run_name(args: argparse.Namespace) -> str:
-    matrix = [args.dataset, args.student] + ([args.teacher] if args.teacher else []) + [args.seed]
-    return stage_name(f"train_{args.role}", *matrix)
+    return stage_name(f"train_{args.role}", args.dataset, args.student, *([args.teacher] if args.teacher else []))
 
 
 def params_read(args: argparse.Namespace) -> list[str]:
-    return ["student", "data.train_per_class", "evaluate.shots"] + (
+    return ["student", "seeds", "data.train_per_class", "evaluate.shots"] + (
         ["distill.method", "distill.temperature", "distill.alpha"] if args.teacher else [])
 
 
-def weights_digest(model: torch.nn.Module) -> str:
+def weights_digest(state: dict[str, torch.Tensor]) -> str:
     """SHA-256 of the weights, to show two students started from the same point."""
     digest = hashlib.sha256()
-    for key, value in sorted(model.state_dict().items()):
+    for key, value in sorted(state.items()):
         digest.update(key.encode())
         digest.update(value.detach().cpu().numpy().tobytes())
     return digest.hexdigest()[:16]
@@ -71,9 +83,8 @@ def input_paths(args: argparse.Namespace) -> list[Path]:
     return files + ([paths.logits_file(args.dataset, args.teacher)] if args.teacher else [])
 
 
-def loss_for(args: argparse.Namespace, params: Params, train: Split, subset: torch.Tensor) -> LossFn:
-    """Cross-entropy for a baseline; the distillation loss against the cached teacher logits otherwise.
-    `subset` holds the rows of the whole train split that the student trains on."""
+def loss_for(args: argparse.Namespace, params: Params, train: Split) -> LossFn:
+    """Cross-entropy for baselines; the distillation loss against the cached teacher logits otherwise."""
     if not args.teacher:
         return cross_entropy
     logits_file = paths.logits_file(args.dataset, args.teacher)
@@ -82,11 +93,10 @@ def loss_for(args: argparse.Namespace, params: Params, train: Split, subset: tor
         raise StageInputError([str(logits_file), str(paths.features_file(args.dataset, args.student))],
                               f"the teacher's logits hold {len(teacher_logits)} training rows, the features "
                               f"{len(train)}")
-    teacher_logits = teacher_logits[subset]
     cfg = params.distill
 
-    def loss_fn(logits, labels, index):
-        return distillation_loss(logits, teacher_logits[index], labels, cfg.temperature, cfg.alpha, cfg.method)
+    def loss_fn(logits, labels, rows):
+        return distillation_losses(logits, teacher_logits[rows], labels, cfg.method, cfg.temperature, cfg.alpha)
 
     return loss_fn
 
@@ -96,24 +106,22 @@ NEAR_CHANCE_POINTS = 5.0
 
 
 def chance_warning(name: str, best_val_accuracy: float, val: Split, n_classes: int) -> str | None:
-    """A warning when the selected epoch barely beats always guessing the most common class, else None."""
+    """A warning when the selected step barely beats always guessing the most common class, else None."""
     chance = val.y.bincount(minlength=n_classes).max().item() / len(val)
     if 100 * (best_val_accuracy - chance) > NEAR_CHANCE_POINTS:
         return None
     return (f"{name}: best validation accuracy {100 * best_val_accuracy:.1f}% is within {NEAR_CHANCE_POINTS:g} "
             f"points of chance ({100 * chance:.1f}%): this student has not learnt; check its encoding's input "
-            "scale and student.lr / student.schedule before reading its error")
+            "scale and the recipe (student.lr, student.schedule) before reading its error")
 
 
-def write_confusion(name: str, ids: tuple, test_logits: torch.Tensor, test: Split, class_names: list[str]) -> Path:
-    """The test-set confusion matrix as JSON counts and a PNG beside it; returns the JSON path."""
+def write_confusion(name: str, path: Path, test_logits: torch.Tensor, test: Split, class_names: list[str]) -> None:
+    """The test-set confusion matrix as JSON counts at `path` and a PNG beside it."""
     matrix = confusion_matrix(test_logits, test.y, len(class_names))
-    path = paths.student_confusion(*ids)
     save_json({"classes": class_names, "matrix": matrix}, path)
     error = 1 - accuracy(test_logits, test.y)
     with atomic_path(path.with_suffix(".png")) as tmp:
         plot_confusion(matrix, class_names, f"{name}\ntest error {100 * error:.2f}%", tmp)
-    return path
 
 
 def off_simulator(model: Student, test: Split, shot_counts: list[int], seed: int, qasm_path: Path) -> dict:
@@ -133,57 +141,82 @@ def main(argv: list[str]) -> None:
     args = parse_args(argv)
     params = load_params()
     variant = parse_student(args.student)
-    cfg, name = params.student, run_name(args)
+    name, seeds = run_name(args), params.seeds
+    group = (args.role, args.dataset, args.student)
     tags = {
         "dataset": args.dataset, "student": args.student, "reduction": variant.reduction,
         "encoding": variant.encoding, "qubits": variant.qubits, "teacher": args.teacher or "none",
-        "seed": args.seed, "role": args.role, "core": "classical" if variant.classical else "quantum",
+        "core": "classical" if variant.classical else "quantum",
     }
     logged = select(params, params_read(args))
-    ids = (args.role, args.dataset, args.student, args.seed, args.teacher)
-    with stage_run(name, params.mlflow.experiment, logged, tags) as tracker:
+    with stage_run(name, params.mlflow.experiment, logged, {**tags, "role": f"train_{args.role}"}) as tracker:
         digests = tracker.log_inputs(input_paths(args))
         meta = load_json(paths.meta_file(args.dataset))
         classes = meta["class_subset"]
-        tracker.set_tags({"classes": classes if classes == "all" else ",".join(map(str, classes))})
-        splits = load_splits(paths.features_file(args.dataset, args.student))
-        subset = per_class_subset(splits["train"].y, params.data.train_per_class, args.seed)
-        train = take(splits["train"], subset)
-        class_names = [c["name"] for c in meta["classes"]]
-        torch.manual_seed(args.seed)
-        model = Student(splits["train"].x[0].numel(), len(class_names), variant, cfg.layers, cfg.simulator)
-        init_digest = weights_digest(model)
-        result = fit(
-            model, train, splits["val"], epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-            seed=args.seed, schedule=cfg.schedule, loss_fn=loss_for(args, params, splits["train"], subset),
-            on_epoch=tracker.log_epoch,
-            desc=name, checkpoint=paths.checkpoint(name), checkpoint_key=training_key(logged, digests),
-        )
-        test_logits = predict(model, splits["test"].x)
-        test_accuracy = accuracy(test_logits, splits["test"].y)
+        tags["classes"] = classes if classes == "all" else ",".join(map(str, classes))
+        recipe_params = {k: v for k, v in logged.items() if k != "seeds"}
+        code = code_digests(CODE)
+        keys = {s: training_key(name, recipe_params, s, digests, code) for s in seeds}
+        todo = [s for s in seeds if not is_done(paths.student_metrics(*group, s, args.teacher), keys[s])]
+        # Only finished trainings keep their files: no stale result is left to look valid.
+        remove_stale(paths.student_folders(*group, args.teacher), {paths.seed_stem(s) for s in seeds if s not in todo})
+        print(f"{name}: {len(todo)} of {len(seeds)} trainings to run", flush=True)
+        if todo:
+            train_seeds(args, params, todo, keys, name, tracker, {**tags, "role": args.role}, logged,
+                        [c["name"] for c in meta["classes"]])
+        tracker.log_metrics({"trainings": len(seeds), "trained": len(todo)})
+
+
+def train_seeds(args, params: Params, seeds: list[int], keys: dict[int, str], name: str, tracker, tags: dict,
+                logged: dict, class_names: list[str]) -> None:
+    """Train `seeds` side by side, then record each: its files, its MLflow run, its metrics file last."""
+    cfg, variant = params.student, parse_student(args.student)
+    splits = load_splits(paths.features_file(args.dataset, args.student))
+    train, test = splits["train"], splits["test"]
+    model = Student(train.x[0].numel(), len(class_names), variant, cfg.layers, cfg.simulator)
+    inits, trainings = [], []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        inits.append(Student(train.x[0].numel(), len(class_names), variant, cfg.layers, cfg.simulator).state_dict())
+        trainings.append(Training(f"seed {seed}", seed, per_class_subset(train.y, params.data.train_per_class, seed)))
+    checkpoint = paths.checkpoint(name)
+    results = fit(model, inits, trainings, train, splits["val"], loss_fn=loss_for(args, params, train),
+                  recipe=Recipe.of(cfg), desc=name, checkpoint=checkpoint, keys=[keys[s] for s in seeds])
+    test_logits = predict_states(model, [state for state, _ in results], test.x)
+    ids = (args.role, args.dataset, args.student)
+    for seed, init, training, (state, result), logits in zip(seeds, inits, trainings, results, test_logits):
+        model.load_state_dict(state)
+        test_accuracy = accuracy(logits, test.y)
         counts = model.parameter_counts()
         metrics = {
-            "best_epoch": result.best_epoch,
-            "best_val_accuracy": result.best_val_accuracy,
-            "test_accuracy": test_accuracy,
-            "test_error": 1 - test_accuracy,
-            "quantum_parameters": counts["quantum"],
-            "classical_parameters": counts["classical"],
-            "init_digest": init_digest,
-            "train_samples": len(train),
-            **off_simulator(model, splits["test"], params.evaluate.shot_counts, args.seed, paths.student_qasm(*ids)),
+            "key": keys[seed], "best_step": result.best_step, "steps": result.steps, "hit_cap": result.hit_cap,
+            "best_val_accuracy": result.best_val_accuracy, "test_accuracy": test_accuracy,
+            "test_error": 1 - test_accuracy, "quantum_parameters": counts["quantum"],
+            "classical_parameters": counts["classical"], "init_digest": weights_digest(init),
+            "train_samples": len(training.rows),
+            **off_simulator(model, test, params.evaluate.shot_counts, seed,
+                            paths.student_qasm(*ids, seed, args.teacher)),
         }
-        warning = chance_warning(name, result.best_val_accuracy, splits["val"], len(class_names))
+        run = f"{name}/{paths.seed_stem(seed)}"
+        warning = chance_warning(run, result.best_val_accuracy, splits["val"], len(class_names))
         metrics["near_chance"] = warning is not None
-        tracker.set_tags({"near_chance": metrics["near_chance"]})
         if warning:
             print(f"warning: {warning}", file=sys.stderr, flush=True)
-            tracker.set_tags({"warning": warning})
-        confusion = write_confusion(name, ids, test_logits, splits["test"], class_names)
-        finish_training(tracker, name, model, result, metrics,
-                        model_path=paths.student_model(*ids), curve_path=paths.student_curve(*ids),
-                        metrics_path=paths.student_metrics(*ids), checkpoint=paths.checkpoint(name),
-                        artifacts=(confusion, confusion.with_suffix(".png"), paths.student_qasm(*ids)))
+        model_file, curve_file = paths.student_model(*ids, seed, args.teacher), paths.student_curve(*ids, seed, args.teacher)
+        confusion = paths.student_confusion(*ids, seed, args.teacher)
+        save_tensors(state, model_file)
+        save_json(result.history, curve_file)
+        write_confusion(run, confusion, logits, test, class_names)
+        tracker.log_training(
+            run, {**logged, "seed": seed}, metrics, result.history,
+            {**tags, "seed": seed, "near_chance": metrics["near_chance"], "hit_cap": result.hit_cap,
+             **({"warning": warning} if warning else {})},
+            artifacts=(model_file, paths.student_qasm(*ids, seed, args.teacher), curve_file, confusion,
+                       confusion.with_suffix(".png")))
+        save_json(metrics, paths.student_metrics(*ids, seed, args.teacher))
+        print(f"{run}: best step {result.best_step} of {result.steps}{' (the cap)' if result.hit_cap else ''}, "
+              f"val acc {result.best_val_accuracy:.4f}, test acc {test_accuracy:.4f}", flush=True)
+    checkpoint.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

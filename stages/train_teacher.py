@@ -8,10 +8,12 @@ import torch
 
 from c2q import paths
 from c2q.config import load_params, select
-from c2q.outputs import finish_training
+from c2q.io import save_json, save_tensors
+from c2q.scoring import accuracy, predict
 from c2q.splits import load_splits
 from c2q.teachers import build_teacher, count_parameters
-from c2q.train import accuracy, fit, predict, training_key
+from c2q.train import Recipe, fit_one
+from c2q.trainings import training_key
 from c2q.tracking import stage_run
 from stages import run, stage_name
 
@@ -45,24 +47,30 @@ def main(argv: list[str]) -> None:
         torch.manual_seed(seed)
         model = build_teacher(args.teacher, tuple(splits["train"].x.shape[1:]), n_classes,
                               **params.teacher.architecture(args.teacher))
-        result = fit(
-            model, splits["train"], splits["val"], epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-            seed=seed, on_epoch=tracker.log_epoch, desc=name,
-            checkpoint=paths.checkpoint(name), checkpoint_key=training_key(logged, digests),
-        )
+        recipe = Recipe.for_epochs(cfg.epochs, cfg.batch_size, cfg.lr, len(splits["train"]))
+        result = fit_one(model, splits["train"], splits["val"], recipe=recipe, seed=seed, desc=name,
+                         checkpoint=paths.checkpoint(name), key=training_key(logged, digests))
         test_accuracy = accuracy(predict(model, splits["test"].x), splits["test"].y)
         metrics = {
-            "best_epoch": result.best_epoch,
+            "best_step": result.best_step,
+            "steps": result.steps,
             "best_val_accuracy": result.best_val_accuracy,
             "test_accuracy": test_accuracy,
             "test_error": 1 - test_accuracy,
             "parameters": count_parameters(model),
         }
-        finish_training(tracker, name, model, result, metrics,
-                        model_path=paths.teacher_model(args.dataset, args.teacher),
-                        curve_path=paths.teacher_curve(args.dataset, args.teacher),
-                        metrics_path=paths.teacher_metrics(args.dataset, args.teacher),
-                        checkpoint=paths.checkpoint(name))
+        files = (paths.teacher_model(args.dataset, args.teacher), paths.teacher_curve(args.dataset, args.teacher),
+                 paths.teacher_metrics(args.dataset, args.teacher))
+        save_tensors(model.state_dict(), files[0])
+        save_json(result.history, files[1])
+        save_json(metrics, files[2])
+        tracker.log_curve(result.history)
+        tracker.log_metrics(metrics)
+        for path in files:
+            tracker.log_artifact(path)
+        paths.checkpoint(name).unlink(missing_ok=True)  # only now: its MLflow record is complete
+        print(f"{name}: best step {result.best_step} of {result.steps}, val acc {result.best_val_accuracy:.4f}, "
+              f"test acc {test_accuracy:.4f}")
 
 
 if __name__ == "__main__":

@@ -25,15 +25,19 @@ PROJECT_FILES = ["c2q", "stages", "dvc.yaml", "params.yaml", ".dvcignore", ".git
 
 # A regime-map study (study/params.yaml) small enough for tests, on scikit-learn's digits: 2 sizes x 2 seeds,
 # 2 teacher seeds, 9 trainings per map cell (baseline, 2 teachers x 3 reference settings, 2 sweep settings).
+# Its recipe is params.yaml's `student`: QUICK_STUDENT below, or the test's own.
 DIGITS_STUDY = {
     "datasets": ["digits"], "students": ["fc-amplitude-q3"], "sizes": [5, "all"], "seeds": [0, 1],
     "teacher_seeds": [0, 1],
-    "recipe": {"steps": 20, "batch_size": 16, "evaluations": 2},
     "distill": {"sweep": {"methods": ["notebook"], "temperatures": [1, 3], "alphas": [0.5],
                           "students": ["fc-amplitude-q3"]},
                 "compare_teachers": {"teachers": ["lenet", "ensemble"], "students": ["fc-amplitude-q3"]}},
     "notebooks": {"classes": [[0, 1, 2]], "students": ["fc-amplitude-q2"], "seeds": [0], "teachers": ["ensemble"]},
 }
+
+
+# A student recipe that trains a digits student in seconds: at most 30 steps of 16, validated every 5.
+QUICK_STUDENT = {"batch_size": 16, "eval_every": 5, "patience": 3, "max_steps": 30}
 
 
 def make_repo(dest: Path, params_update: dict) -> Path:

@@ -16,9 +16,9 @@ def main(worker: str, runs: int, experiment: str) -> None:
     for i in range(runs):
         with stage_run(f"load@{worker}-{i}", experiment, {"worker": worker, "index": i, "student": {"lr": 0.01}},
                        {"role": "load", "worker": worker, "index": i}) as run:
-            for epoch in range(1, 11):
-                run.log_epoch({"epoch": epoch, "train_loss": 1 / epoch, "train_accuracy": 1 - 1 / epoch,
-                               "val_loss": 1 / epoch, "val_accuracy": 1 - 1 / epoch})
+            run.log_curve([{"step": 100 * epoch, "epoch": epoch, "train_loss": 1 / epoch,
+                            "train_accuracy": 1 - 1 / epoch, "val_loss": 1 / epoch, "val_accuracy": 1 - 1 / epoch}
+                           for epoch in range(1, 11)])
             path = Path("load") / f"{worker}-{i}.json"
             path.write_text(json.dumps({"worker": worker, "index": i}))
             run.log_metrics({"test_error": i / runs})

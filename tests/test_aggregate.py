@@ -54,21 +54,23 @@ def aggregated(tmp_path_factory):
         })
         for student in STUDENTS:
             for seed in SEEDS:
-                common = {"quantum_parameters": 24, "classical_parameters": 12610, "near_chance": False}
+                common = {"quantum_parameters": 24, "classical_parameters": 12610, "near_chance": False,
+                          "hit_cap": False}
                 near_chance = dataset == "digits" and student == "pca-angle-q3" and seed == 1
-                _write(root / f"metrics/students/baseline/{dataset}/{student}-s{seed}.json",
+                hit_cap = dataset == "mnist" and student == "fc-amplitude-q4" and seed == 2
+                _write(root / f"metrics/students/baseline/{dataset}/{student}/s{seed}.json",
                        {"test_error": _error(dataset, student, seed), **common, "near_chance": near_chance,
-                        "test_error_shots": _error(dataset, student, seed) + 0.01})
+                        "hit_cap": hit_cap, "test_error_shots": _error(dataset, student, seed) + 0.01})
                 _write(root / f"metrics/noise/{dataset}/baseline/{student}-s{seed}.json",
                        _noisy(_error(dataset, student, seed), 0.20 + 0.01 * seed))
                 for t in TEACHERS:
-                    _write(root / f"metrics/students/distilled/{dataset}/{student}-{t}-s{seed}.json",
+                    _write(root / f"metrics/students/distilled/{dataset}/{student}-{t}/s{seed}.json",
                            {"test_error": _error(dataset, student, seed, t), **common,
                             "test_error_shots": _error(dataset, student, seed, t) + 0.01})
                     _write(root / f"metrics/noise/{dataset}/distilled/{student}-{t}-s{seed}.json",
                            _noisy(_error(dataset, student, seed, t), 0.10 + 0.02 * seed))
     # A stale file from a configuration no longer in params must not reach the table.
-    _write(root / "metrics/students/baseline/mnist/fc-amplitude-q8-s0.json", {"test_error": 0.9})
+    _write(root / "metrics/students/baseline/mnist/fc-amplitude-q8/s0.json", {"test_error": 0.9})
     env = dict(os.environ, PYTHONPATH=str(REPO))
     env.pop("MLFLOW_TRACKING_URI", None)
     proc = subprocess.run([sys.executable, "-m", "stages.aggregate"], cwd=root, env=env, capture_output=True, text=True)
@@ -123,17 +125,28 @@ def test_students_near_chance_are_marked_in_the_table(aggregated):
     assert "warned that they ended near chance on validation: digits pca-angle-q3 (1 of 9)." in md
 
 
+def test_trainings_that_reached_the_step_cap_are_counted(aggregated):
+    table = pd.read_csv(aggregated / "metrics/error_table.csv")
+    assert table.set_index(["dataset", "student"])["hit_cap_students"].to_dict() == {
+        (d, s): int(d == "mnist" and s == "fc-amplitude-q4") for d in ("mnist", "digits") for s in STUDENTS}
+    md = (aggregated / "metrics/error_table.md").read_text()
+    total = 2 * len(STUDENTS) * len(SEEDS) * (1 + len(TEACHERS))
+    assert f"before early stopping: 1 of {total}: mnist fc-amplitude-q4 (1 of 9)." in md
+    summary = json.loads((aggregated / "metrics/summary.json").read_text())
+    assert summary["trainings"] == {"students": total, "hit_cap": 1}
+
+
 def test_a_missing_metrics_file_is_named_as_a_missing_input_not_a_params_problem(aggregated, tmp_path):
     import shutil
 
     root = tmp_path / "copy"
     shutil.copytree(aggregated, root, ignore=shutil.ignore_patterns("mlflow.db*", "mlartifacts"))
-    (root / "metrics/students/distilled/digits/pca-angle-q3-lenet-s2.json").unlink()
+    (root / "metrics/students/distilled/digits/pca-angle-q3-lenet/s2.json").unlink()
     env = dict(os.environ, PYTHONPATH=str(REPO))
     env.pop("MLFLOW_TRACKING_URI", None)
     proc = subprocess.run([sys.executable, "-m", "stages.aggregate"], cwd=root, env=env, capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-    assert "metrics/students/distilled/digits/pca-angle-q3-lenet-s2.json" in proc.stderr
+    assert "metrics/students/distilled/digits/pca-angle-q3-lenet/s2.json" in proc.stderr
     assert "missing" in proc.stderr and "dvc repro" in proc.stderr and "params.yaml has" not in proc.stderr
 
 

@@ -21,7 +21,7 @@ TINY = {
     "seeds": [0],
     "data": {"max_samples": 300},
     "teacher": {"lenet": {"epochs": 1, "batch_size": 64}},
-    "student": {"epochs": 1, "batch_size": 64, "lr": 0.01},
+    "student": {"batch_size": 64, "lr": 0.01, "eval_every": 5, "patience": 2, "max_steps": 10},
     "distill": {"teachers": ["lenet"], "ensemble": ["lenet"]},
 }
 TINY_LR = 0.01
@@ -30,8 +30,8 @@ STAGES = [
     "reduce@mnist",
     "train_teacher@mnist-lenet",
     "cache_logits@mnist",
-    "train_baseline@mnist-fc-amplitude-q4-0",
-    "train_distilled@mnist-fc-amplitude-q4-lenet-0",
+    "train_baseline@mnist-fc-amplitude-q4",
+    "train_distilled@mnist-fc-amplitude-q4-lenet",
     "evaluate_noise@mnist",
     "aggregate",
 ]
@@ -46,13 +46,14 @@ DEPENDS_ON = [
     (DISTILLED, NOISY),
     (NOISY, AGGREGATE),
 ]
-STUDENTS = 2  # one baseline, one distilled: each also gets a nested MLflow run in evaluate_noise
+STUDENTS = 2  # one baseline, one distilled: each a nested MLflow run of its stage, and one in evaluate_noise
 
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory, mirror):
     repo = make_repo(tmp_path_factory.mktemp("c2q") / "repo", TINY)
     first = repro(repo, mirror)
+    shutil.copy(repo / "metrics/error_table.csv", repo.parent / "first_error_table.csv")
     return repo, mirror, first
 
 
@@ -69,9 +70,9 @@ def test_every_stage_runs_in_order_and_writes_its_outputs(pipeline):
         "models/teachers/mnist/lenet.pt",
         "metrics/teachers/mnist/lenet.json",
         "data/logits/mnist/lenet.pt",
-        "models/students/baseline/mnist/fc-amplitude-q4-s0.pt",
-        "models/students/distilled/mnist/fc-amplitude-q4-lenet-s0.pt",
-        "metrics/students/distilled/mnist/fc-amplitude-q4-lenet-s0.json",
+        "models/students/baseline/mnist/fc-amplitude-q4/s0.pt",
+        "models/students/distilled/mnist/fc-amplitude-q4-lenet/s0.pt",
+        "metrics/students/distilled/mnist/fc-amplitude-q4-lenet/s0.json",
         "metrics/error_table.md",
     ]:
         assert (repo / path).is_file(), path
@@ -79,11 +80,22 @@ def test_every_stage_runs_in_order_and_writes_its_outputs(pipeline):
     assert meta["sizes"] == {"train": 300, "val": 300, "test": 300}
 
 
+NESTED = ("pipeline", "noisy_evaluation", "baseline", "distilled")
+
+
 def _runs(repo):
+    """The stage runs (not the invocation's parent run, not the nested run of each training or of each
+    student's noisy evaluation)."""
     mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
-    """The stage runs (not the invocation's parent run, not evaluate_noise's nested run per student)."""
     return mlflow.search_runs(experiment_names=["c2q-distillation"],
-                              filter_string="tags.role != 'pipeline' AND tags.role != 'noisy_evaluation'")
+                              filter_string=" AND ".join(f"tags.role != '{r}'" for r in NESTED))
+
+
+def _trainings(repo):
+    """One nested run per student training."""
+    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["c2q-distillation"])
+    return runs[runs["tags.role"].isin(["baseline", "distilled"])]
 
 
 def test_mlflow_holds_one_run_per_stage_with_metrics(pipeline):
@@ -97,11 +109,15 @@ def test_mlflow_holds_one_run_per_stage_with_metrics(pipeline):
     assert parent.data.tags["role"] == "pipeline"
     assert parent.data.tags["pipeline_run"] == runs["tags.pipeline_run"].iloc[0]
     by_name = runs.set_index("tags.mlflow.runName")
-    for stage in [STAGES[2], STAGES[4], STAGES[5]]:
-        assert 0 <= by_name.loc[stage, "metrics.test_error"] <= 1
-        assert by_name.loc[stage, "metrics.best_val_accuracy"] > 0
-    assert by_name.loc[STAGES[5], "tags.teacher"] == "lenet"
-    assert by_name.loc[STAGES[5], "params.distill.alpha"] == "0.9"
+    assert 0 <= by_name.loc[TEACHER, "metrics.test_error"] <= 1 and by_name.loc[TEACHER, "metrics.best_val_accuracy"] > 0
+    trainings = _trainings(repo).set_index("tags.mlflow.runName")
+    assert sorted(trainings.index) == [f"{BASELINE}/s0", f"{DISTILLED}/s0"]
+    for name in trainings.index:
+        assert 0 <= trainings.loc[name, "metrics.test_error"] <= 1 and trainings.loc[name, "metrics.best_val_accuracy"] > 0
+        assert trainings.loc[name, "tags.mlflow.parentRunId"] == by_name.loc[name.split("/")[0], "run_id"]
+        assert trainings.loc[name, "tags.seed"] == "0" and trainings.loc[name, "metrics.steps"] >= 5
+    assert trainings.loc[f"{DISTILLED}/s0", "tags.teacher"] == "lenet"
+    assert trainings.loc[f"{DISTILLED}/s0", "params.distill.alpha"] == "0.9"
 
 
 def test_each_students_noisy_evaluation_is_a_nested_run_of_evaluate_noise(pipeline):
@@ -118,9 +134,9 @@ def test_error_table_has_the_expected_row(pipeline):
     repo, _, _ = pipeline
     table = pd.read_csv(repo / "metrics/error_table.csv")
     assert table[["dataset", "student"]].values.tolist() == [["mnist", "fc-amplitude-q4"]]
-    baseline = json.loads((repo / "metrics/students/baseline/mnist/fc-amplitude-q4-s0.json").read_text())
+    baseline = json.loads((repo / "metrics/students/baseline/mnist/fc-amplitude-q4/s0.json").read_text())
     assert table.loc[0, "baseline_error"] == pytest.approx(100 * baseline["test_error"], abs=1e-3)
-    distilled = json.loads((repo / "metrics/students/distilled/mnist/fc-amplitude-q4-lenet-s0.json").read_text())
+    distilled = json.loads((repo / "metrics/students/distilled/mnist/fc-amplitude-q4-lenet/s0.json").read_text())
     assert table.loc[0, "lenet.distilled_error"] == pytest.approx(100 * distilled["test_error"], abs=1e-3)
 
 
@@ -133,14 +149,15 @@ def test_nothing_reruns_then_a_student_param_reruns_only_students(pipeline):
     assert len(_runs(repo)) == len(STAGES) + 4
 
 
-def test_stages_restored_from_the_run_cache_log_nothing_new(pipeline):
+def test_switching_back_retrains_the_students_and_restores_the_rest_from_the_run_cache(pipeline):
+    """Student stages keep their folders between runs (persist), which DVC's run cache does not hold: back
+    at the first run's lr they train again, to the same bytes, and what follows is restored, not run."""
     repo, mirror, _ = pipeline
     before = len(_runs(repo))
-    set_params(repo, {"student": {"lr": TINY_LR}})  # back to the first run's value: DVC restores it
-    assert repro(repo, mirror) == []
-    assert len(_runs(repo)) == before
-    table = pd.read_csv(repo / "metrics/error_table.csv")
-    assert table[["dataset", "student"]].values.tolist() == [["mnist", "fc-amplitude-q4"]]
+    set_params(repo, {"student": {"lr": TINY_LR}})  # back to the first run's value
+    assert sorted(repro(repo, mirror)) == sorted([BASELINE, DISTILLED])
+    assert len(_runs(repo)) == before + 2
+    assert (repo / "metrics/error_table.csv").read_bytes() == (repo.parent / "first_error_table.csv").read_bytes()
 
 
 def test_runs_of_dvc_exp_run_temp_land_in_the_same_store(pipeline):
@@ -148,11 +165,11 @@ def test_runs_of_dvc_exp_run_temp_land_in_the_same_store(pipeline):
     before = len(_runs(repo))
     commit_all(repo)
     out = run(["dvc", "exp", "run", "--temp", "-n", "alpha-half", "-S", "distill.alpha=0.5"], repo, mirror).stdout
-    assert "train_distilled@mnist-fc-amplitude-q4-lenet-0" in out
+    assert "train_distilled@mnist-fc-amplitude-q4-lenet" in out
     runs = _runs(repo)
     new = runs[runs["tags.dvc_exp"] == "alpha-half"]
     assert len(runs) > before and sorted(new["tags.mlflow.runName"]) == [
-        "aggregate", "evaluate_noise@mnist", "train_distilled@mnist-fc-amplitude-q4-lenet-0"]
+        "aggregate", "evaluate_noise@mnist", "train_distilled@mnist-fc-amplitude-q4-lenet"]
     assert set(new["params.distill.alpha"].dropna()) == {"0.5"}
     parent = mlflow.get_run(new["tags.mlflow.parentRunId"].iloc[0])
     assert parent.info.run_name == "alpha-half"

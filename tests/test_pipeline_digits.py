@@ -21,9 +21,10 @@ from c2q.qiskit_export import from_qasm3
 from c2q.splits import load_splits
 from c2q.io import load_tensors
 from c2q.teachers import build_teacher
-from c2q.train import predict
+from c2q.scoring import predict
 from tests.dvc_stages import declared_stages
-from tests.pipeline_utils import DIGITS_STUDY, commit_all, env, make_repo, mlflow_http, repro, run, set_params
+from tests.pipeline_utils import (DIGITS_STUDY, QUICK_STUDENT, commit_all, env, make_repo, mlflow_http, repro, run,
+                                  set_params)
 
 pytestmark = pytest.mark.pipeline
 
@@ -34,16 +35,27 @@ PARAMS = {
     "students": STUDENTS,
     "seeds": [0, 1],
     "teacher": {"lenet": {"epochs": 1, "batch_size": 64}, "alexnet": {"epochs": 1, "batch_size": 64, "width": 0.125}},
-    "student": {"epochs": 2, "batch_size": 64},
+    "student": {**QUICK_STUDENT, "batch_size": 64},
     "distill": {"teachers": ["ensemble"], "ensemble": ["lenet", "alexnet"], "method": "notebook"},
     "data": {"train_per_class": 60},
     "evaluate": {"shots": [2000, 100], "noise": {"images_per_class": 3, "depolarising": {"strengths": [0, 1, 4]}}},
 }
 
 
-def _students(kind: str, seeds, teacher: str | None = None) -> list[str]:
+def _students(kind: str, teacher: str | None = None) -> list[str]:
+    """The stages of one kind: one per student (and teacher), every seed inside."""
     middle = f"-{teacher}" if teacher else ""
-    return [f"{kind}@digits-{s}{middle}-{seed}" for s in STUDENTS for seed in seeds]
+    return [f"{kind}@digits-{s}{middle}" for s in STUDENTS]
+
+
+def _trainings(kind: str, seeds, teacher: str | None = None) -> list[str]:
+    """The MLflow run names of those stages' trainings: <stage>/s<seed>."""
+    return [f"{stage}/s{seed}" for stage in _students(kind, teacher) for seed in seeds]
+
+
+def _metrics(repo, role: str, student: str, seed: int, teacher: str | None = None) -> dict:
+    group = f"{student}-{teacher}" if teacher else student
+    return json.loads((repo / f"metrics/students/{role}/digits/{group}/s{seed}.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +131,8 @@ def test_every_combination_is_its_own_stage(digits):
     expected = (
         ["download@digits", "reduce@digits", "train_teacher@digits-lenet", "train_teacher@digits-alexnet",
          "cache_logits@digits"]
-        + _students("train_baseline", [0, 1])
-        + _students("train_distilled", [0, 1], "ensemble")
+        + _students("train_baseline")
+        + _students("train_distilled", "ensemble")
         + ["evaluate_noise@digits", "aggregate"]
     )
     assert sorted(ran) == sorted(expected)
@@ -136,8 +148,7 @@ def test_reduced_features_have_the_encoders_size(digits):
 def test_students_train_on_train_per_class_images_of_each_class_and_pair_their_subsets(digits):
     repo, _ = digits
     for seed in (0, 1):
-        base = json.loads((repo / f"metrics/students/baseline/digits/fc-angle-q3-s{seed}.json").read_text())
-        dist = json.loads((repo / f"metrics/students/distilled/digits/fc-angle-q3-ensemble-s{seed}.json").read_text())
+        base, dist = _metrics(repo, "baseline", "fc-angle-q3", seed), _metrics(repo, "distilled", "fc-angle-q3", seed, "ensemble")
         assert base["train_samples"] == dist["train_samples"] == 10 * 60
     assert len(load_splits(repo / "data/reduced/digits/split.pt")["train"]) > 10 * 60  # the split itself stays whole
 
@@ -161,8 +172,7 @@ def test_baseline_and_distilled_of_one_seed_start_from_the_same_weights(digits):
     for student in STUDENTS:
         digests = {}
         for seed in (0, 1):
-            b = json.loads((repo / f"metrics/students/baseline/digits/{student}-s{seed}.json").read_text())
-            d = json.loads((repo / f"metrics/students/distilled/digits/{student}-ensemble-s{seed}.json").read_text())
+            b, d = _metrics(repo, "baseline", student, seed), _metrics(repo, "distilled", student, seed, "ensemble")
             assert b["init_digest"] == d["init_digest"]
             digests[seed] = b["init_digest"]
         assert digests[0] != digests[1]
@@ -175,7 +185,10 @@ def test_error_table_has_one_row_per_student(digits):
     assert table["ensemble.distilled_error"].notna().all()
     for name in ("errors_by_method.png", "gains.png"):
         assert (repo / "metrics/plots" / name).read_bytes()[:4] == b"\x89PNG"
-    assert (repo / "metrics/confusion/distilled/digits/fc-angle-q3-ensemble-s1.png").is_file()
+    assert (repo / "metrics/confusion/distilled/digits/fc-angle-q3-ensemble/s1.png").is_file()
+    assert "reached the step cap (student.max_steps) before early stopping: " in (repo / "metrics/error_table.md").read_text()
+    trainings = json.loads((repo / "metrics/summary.json").read_text())["trainings"]
+    assert trainings["students"] == 8 and 0 <= trainings["hit_cap"] <= 8
 
 
 def test_every_quantum_student_has_its_circuit_shot_errors_and_a_noisy_evaluation(digits):
@@ -183,9 +196,10 @@ def test_every_quantum_student_has_its_circuit_shot_errors_and_a_noisy_evaluatio
     for student in STUDENTS:
         for role, teacher in (("baseline", None), ("distilled", "ensemble")):
             name = f"{student}-{teacher}-s1" if teacher else f"{student}-s1"
-            circuit = from_qasm3((repo / f"models/students/{role}/digits/{name}.qasm").read_text())
+            group = f"{student}-{teacher}" if teacher else student
+            circuit = from_qasm3((repo / f"models/students/{role}/digits/{group}/s1.qasm").read_text())
             assert circuit.num_qubits == 3 and circuit.count_ops()["cx"] == 3 * 2  # a ring per layer
-            metrics = json.loads((repo / f"metrics/students/{role}/digits/{name}.json").read_text())
+            metrics = _metrics(repo, role, student, 1, teacher)
             assert set(metrics["test_error_by_shots"]) == {"2000", "100"}
             assert metrics["test_error_shots"] == metrics["test_error_by_shots"]["2000"]
             noisy = json.loads((repo / f"metrics/noise/digits/{role}/{name}.json").read_text())
@@ -210,35 +224,40 @@ def test_mlflow_tags_line_up_baselines_and_distilled_students(digits):
             experiment_names=["c2q-distillation"],
             filter_string=f"tags.role = '{role}' and tags.dataset = 'digits' and tags.teacher = '{teacher}'",
         )
-        assert sorted(runs["tags.dvc_stage"]) == sorted(_students(f"train_{role}", [0, 1], None if role == "baseline" else teacher))
+        expected = _trainings(f"train_{role}", [0, 1], None if role == "baseline" else teacher)
+        assert sorted(runs["tags.mlflow.runName"]) == sorted(expected)
+        assert set(runs["tags.dvc_stage"]) == set(_students(f"train_{role}", None if role == "baseline" else teacher))
         assert runs["metrics.test_error"].between(0, 1).all() and runs["metrics.best_val_accuracy"].notna().all()
         assert set(runs["tags.reduction"]) == {"fc", "pca"} and set(runs["tags.encoding"]) == {"angle", "amplitude"}
         assert set(runs["tags.seed"]) == {"0", "1"} and set(runs["tags.qubits"]) == {"3"}
 
 
-def test_mlflow_runs_show_curves_by_epoch_and_what_each_stage_was_made_from(digits):
-    """Curves at step = epoch only; the selected epoch under its own name; every input file with the
-    MD5 dvc.lock records for it; the weights as an artifact."""
+def test_mlflow_runs_show_curves_by_step_and_what_each_stage_was_made_from(digits):
+    """A training's run: its curves at step = optimiser step, the selected step under its own name, its
+    files as artifacts. Its stage's run: every input file with the MD5 dvc.lock records for it."""
     repo, _ = digits
-    stage, name = "train_distilled@digits-fc-angle-q3-ensemble-1", "fc-angle-q3-ensemble-s1"
+    stage, group = "train_distilled@digits-fc-angle-q3-ensemble", "fc-angle-q3-ensemble"
     client = mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
-    [found] = client.search_runs([client.get_experiment_by_name("c2q-distillation").experiment_id],
-                                 f"tags.dvc_stage = '{stage}'")
-    curve = json.loads((repo / f"metrics/curves/students/distilled/digits/{name}.json").read_text())
-    metrics = json.loads((repo / f"metrics/students/distilled/digits/{name}.json").read_text())
-    for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+    experiment = client.get_experiment_by_name("c2q-distillation").experiment_id
+    [found] = client.search_runs([experiment], f"tags.mlflow.runName = '{stage}/s1'")
+    [parent] = client.search_runs([experiment], f"tags.mlflow.runName = '{stage}'")
+    assert found.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    curve = json.loads((repo / f"metrics/curves/students/distilled/digits/{group}/s1.json").read_text())
+    metrics = _metrics(repo, "distilled", "fc-angle-q3", 1, "ensemble")
+    for key in ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy"):
         history = client.get_metric_history(found.info.run_id, key)
-        assert [(m.step, m.value) for m in history] == [(row["epoch"], pytest.approx(row[key])) for row in curve]
+        assert [(m.step, m.value) for m in history] == [(row["step"], pytest.approx(row[key])) for row in curve]
     assert found.data.metrics["best_val_accuracy"] == pytest.approx(metrics["best_val_accuracy"])
     assert found.data.metrics["best_val_accuracy"] == max(row["val_accuracy"] for row in curve)
+    assert found.data.metrics["best_step"] == metrics["best_step"] and found.data.metrics["steps"] == metrics["steps"]
+    assert found.data.tags["hit_cap"] == str(metrics["hit_cap"])
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"][stage]["deps"]
     expected = {d["path"]: d["md5"] for d in lock if not d["path"].endswith(".py")}
-    assert {d.dataset.name: d.dataset.digest for d in found.inputs.dataset_inputs} == expected
-    artifacts = {a.path for a in client.list_artifacts(found.info.run_id, "models/students/distilled/digits")}
-    assert f"models/students/distilled/digits/{name}.pt" in artifacts
+    assert {d.dataset.name: d.dataset.digest for d in parent.inputs.dataset_inputs} == expected
+    folder = f"models/students/distilled/digits/{group}"
+    assert f"{folder}/s1.pt" in {a.path for a in client.list_artifacts(found.info.run_id, folder)}
     # ... and those artifacts sit where the README says: mlartifacts/ beside mlflow.db
-    assert (repo / "mlartifacts" / found.info.run_id / "artifacts" /
-            f"models/students/distilled/digits/{name}.pt").is_file()
+    assert (repo / "mlartifacts" / found.info.run_id / "artifacts" / folder / "s1.pt").is_file()
     assert not (repo / "mlruns").exists()
 
 
@@ -291,27 +310,57 @@ def test_two_stages_logging_at_once_into_a_new_sqlite_store_both_land(digits):
     repo, _ = digits
     uri = f"sqlite:///{repo / 'concurrent.db'}"
     procs = [
-        subprocess.Popen([sys.executable, "-m", "stages.train_student", "baseline", "digits", "fc-angle-q3", str(seed)],
+        subprocess.Popen([sys.executable, "-m", "stages.train_student", "baseline", "digits", student],
                          cwd=repo, env={**env(None), "MLFLOW_TRACKING_URI": uri},
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for seed in (0, 1)
+        for student in STUDENTS
     ]
     for p in procs:
         out, _ = p.communicate(timeout=600)
         assert p.returncode == 0, out
     mlflow.set_tracking_uri(uri)
-    runs = mlflow.search_runs(experiment_names=["c2q-distillation"], filter_string="tags.role = 'baseline'")
-    assert sorted(runs["tags.dvc_stage"]) == _students("train_baseline", [0, 1])[:2]
-    assert set(runs["status"]) == {"FINISHED"} and runs["metrics.test_error"].notna().all()
+    runs = mlflow.search_runs(experiment_names=["c2q-distillation"], filter_string="tags.role = 'train_baseline'")
+    assert sorted(runs["tags.mlflow.runName"]) == sorted(_students("train_baseline"))
+    assert set(runs["status"]) == {"FINISHED"} and set(runs["metrics.trainings"]) == {2}
 
 
-def test_adding_a_seed_runs_only_the_new_seeds_students_and_aggregate(digits):
+def _student_files(repo) -> dict[str, tuple[int, bytes]]:
+    """{path: (mtime, bytes)} of every file the student stages wrote."""
+    return {p.relative_to(repo).as_posix(): (p.stat().st_mtime_ns, p.read_bytes())
+            for root in ("models/students", "metrics/students", "metrics/curves/students", "metrics/confusion")
+            for p in (repo / root).rglob("*") if p.is_file() and not p.name.startswith(".")}
+
+
+def test_adding_a_seed_trains_only_the_new_seed(digits):
+    """Every student stage reads `seeds`, so each reruns, but each trains only seed 2: every file of
+    seeds 0 and 1 is left untouched, and only seed 2's trainings get MLflow runs."""
     repo, _ = digits
+    before = _student_files(repo)
+    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
+    n_runs = len(mlflow.search_runs(experiment_names=["c2q-distillation"]))
     set_params(repo, {"seeds": [0, 1, 2]})
-    ran = repro(repo, mirror=None)
-    expected = _students("train_baseline", [2]) + _students("train_distilled", [2], "ensemble")
-    assert sorted(ran) == sorted(expected + ["evaluate_noise@digits", "aggregate"])
+    proc = run(["dvc", "repro"], repo)
+    ran = re.findall(r"Running stage '([^']+)'", proc.stdout)
+    students = _students("train_baseline") + _students("train_distilled", "ensemble")
+    assert sorted(ran) == sorted(students + ["evaluate_noise@digits", "aggregate"])
+    assert proc.stdout.count("1 of 3 trainings to run") == len(students)
+    after = _student_files(repo)
+    assert {p: v for p, v in after.items() if p in before} == before  # nothing trained again
+    assert {p.rsplit("/", 1)[1].split(".")[0] for p in set(after) - set(before)} == {"s2"}
+    runs = mlflow.search_runs(experiment_names=["c2q-distillation"])  # newest first
+    new = runs.iloc[: len(runs) - n_runs]
+    trainings = new[new["tags.role"].isin(["baseline", "distilled"])]
+    assert sorted(trainings["tags.mlflow.runName"]) == sorted(f"{s}/s2" for s in students)
     assert set(pd.read_csv(repo / "metrics/error_table.csv")["seeds"]) == {3}
+
+
+def test_removing_a_seed_removes_its_files(digits):
+    repo, _ = digits
+    set_params(repo, {"seeds": [0, 1]})
+    proc = run(["dvc", "repro"], repo)
+    assert proc.stdout.count("0 of 2 trainings to run") == 2 * len(STUDENTS)
+    assert not [p for p in _student_files(repo) if "/s2." in p]
+    assert set(pd.read_csv(repo / "metrics/error_table.csv")["seeds"]) == {2}
 
 
 def test_editing_the_error_table_code_leaves_every_student_up_to_date(digits):
@@ -364,8 +413,8 @@ def test_two_queued_experiments_run_by_two_workers_both_land_in_the_repos_store(
     for name, lr in zip(names, ("0.02", "0.03")):
         mine = runs[runs["tags.dvc_exp"] == name]
         students = mine[mine["tags.role"].isin(["baseline", "distilled"])]
-        # baseline and distilled of every student variant retrained with this lr
-        assert len(students) == 2 * len(STUDENTS), mine["tags.dvc_stage"].tolist()
+        # baseline and distilled of every student variant retrained with this lr, one seed each
+        assert len(students) == 2 * len(STUDENTS), mine["tags.mlflow.runName"].tolist()
         assert set(students["status"]) == {"FINISHED"} and set(students["params.student.lr"]) == {lr}
         assert "aggregate" in set(mine["tags.dvc_stage"])
     a, b = (runs[runs["tags.dvc_exp"] == name] for name in names)

@@ -8,7 +8,7 @@ from c2q.registry import ENCODINGS
 from c2q.variants import parse_student
 from c2q.splits import Split
 from c2q.student import Student
-from c2q.train import fit
+from c2q.train import Recipe, fit_one
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
@@ -40,7 +40,7 @@ def test_training_with_either_simulator_gives_the_same_student():
     for simulator in ("fused", "torchquantum"):
         torch.manual_seed(3)
         model = Student(36, 4, parse_student("fc-amplitude-q3"), layers=2, simulator=simulator)
-        histories.append(fit(model, train, val, epochs=3, batch_size=32, lr=0.05, seed=3).history)
+        histories.append(fit_one(model, train, val, recipe=Recipe.for_epochs(3, 32, 0.05, len(train)), seed=3).history)
     for a, b in zip(*histories):
         assert a["val_accuracy"] == b["val_accuracy"] and a["train_accuracy"] == b["train_accuracy"]
         assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-4)

@@ -6,6 +6,7 @@ put under load."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -35,19 +36,19 @@ from tests.pipeline_utils import commit_all, env, free_port, make_repo, set_para
 
 pytestmark = pytest.mark.pipeline
 
-STUDENT = "train_baseline@digits-fc-amplitude-q3-0"
-EPOCHS = 8  # of the student that loses its tracking server: about a second each
+STUDENT = "train_baseline@digits-fc-amplitude-q3"
+DISTILLED = "train_distilled@digits-fc-amplitude-q3-lenet"
 TINY = {
     "datasets": ["digits"], "teachers": ["lenet"], "students": ["fc-amplitude-q3"], "seeds": [0],
     "teacher": {"lenet": {"epochs": 1, "batch_size": 64}},
-    "student": {"epochs": 3, "batch_size": 64},
+    "student": {"batch_size": 64, "eval_every": 5, "patience": 2, "max_steps": 15},
     "data": {"train_per_class": 30},
     "distill": {"teachers": ["lenet"], "ensemble": ["lenet"]},
     "evaluate": {"shots": 100, "noise": {"device": "fake_manila", "depolarising": {"strengths": [0, 1]}}},
     "mlflow": {"experiment": "team"},
 }
 PIPELINE = ["download@digits", "reduce@digits", "train_teacher@digits-lenet", "cache_logits@digits", STUDENT,
-            "train_distilled@digits-fc-amplitude-q3-lenet-0", "evaluate_noise@digits", "aggregate"]
+            DISTILLED, "evaluate_noise@digits", "aggregate"]
 IDENTITY = {"GIT_AUTHOR_NAME": "c2q tests", "GIT_AUTHOR_EMAIL": "tests@c2q.invalid",
             "GIT_COMMITTER_NAME": "c2q tests", "GIT_COMMITTER_EMAIL": "tests@c2q.invalid"}
 
@@ -117,6 +118,15 @@ def _stage_runs(server, **tags) -> list:
             if r.info.run_name == r.data.tags["dvc_stage"]]
 
 
+def _training_runs(server, **tags) -> list:
+    """The runs of single trainings in experiment `team` (nested in their stage's run) whose tags are `tags`."""
+    client = MlflowClient(server.url)
+    experiment = client.get_experiment_by_name("team").experiment_id
+    where = " and ".join([f"tags.{k} = '{v}'" for k, v in tags.items()] + ["tags.seed != ''"])
+    return [r for r in client.search_runs([experiment], where, max_results=1000)
+            if r.data.tags["role"] in ("baseline", "distilled")]
+
+
 def _outputs(repo: Path, under: str = "") -> dict[str, bytes]:
     """Every output file that the workspace's dvc.lock names (directories walked), by path: the bytes."""
     named = re.findall(r"^\s+- path: (\S+)\n\s+hash: md5", (repo / "dvc.lock").read_text(), re.M)
@@ -155,19 +165,21 @@ def test_the_first_run_logs_each_stage_once_to_the_shared_server_and_pushes_ever
     assert sorted(r.info.run_name for r in runs) == sorted(PIPELINE)
     assert {r.info.status for r in runs} == {"FINISHED"}
     by_name = {r.info.run_name: r for r in runs}
+    trainings = {r.info.run_name: r for r in _training_runs(server, pipeline_run="first")}
+    assert sorted(trainings) == [f"{STUDENT}/s0", f"{DISTILLED}/s0"]
     client = MlflowClient(server.url)
 
-    def files(stage: str, folder: str) -> set[str]:
-        return {Path(a.path).name for a in client.list_artifacts(by_name[stage].info.run_id, folder)}
+    def files(run, folder: str) -> set[str]:
+        return {Path(a.path).name for a in client.list_artifacts(run.info.run_id, folder)}
 
-    distilled = "train_distilled@digits-fc-amplitude-q3-lenet-0"
-    assert 0 <= by_name[STUDENT].data.metrics["test_error"] <= 1 and 0 <= by_name[distilled].data.metrics["test_error"] <= 1
-    assert "fc-amplitude-q3-s0.json" in files(STUDENT, "metrics/students/baseline/digits")
-    assert {"fc-amplitude-q3-lenet-s0.json", "fc-amplitude-q3-lenet-s0.png"} <= files(
-        distilled, "metrics/confusion/distilled/digits")
-    assert "fc-amplitude-q3-lenet-s0.json" in files(distilled, "metrics/curves/students/distilled/digits")
-    assert "error_table.csv" in files("aggregate", "metrics")
-    assert "errors_by_method.png" in files("aggregate", "metrics/plots")
+    student, distilled = trainings[f"{STUDENT}/s0"], trainings[f"{DISTILLED}/s0"]
+    assert 0 <= student.data.metrics["test_error"] <= 1 and 0 <= distilled.data.metrics["test_error"] <= 1
+    assert student.data.tags["mlflow.parentRunId"] == by_name[STUDENT].info.run_id
+    assert "s0.pt" in files(student, "models/students/baseline/digits/fc-amplitude-q3")
+    assert {"s0.json", "s0.png"} <= files(distilled, "metrics/confusion/distilled/digits/fc-amplitude-q3-lenet")
+    assert "s0.json" in files(distilled, "metrics/curves/students/distilled/digits/fc-amplitude-q3-lenet")
+    assert "error_table.csv" in files(by_name["aggregate"], "metrics")
+    assert "errors_by_method.png" in files(by_name["aggregate"], "metrics/plots")
     assert not (first / "mlflow.db").exists()  # nothing went to the local store
     assert "in sync" in sh(["dvc", "status", "--cloud"], first, server)
     assert (root / "c2q-dvc-storage/files/md5").is_dir()  # the default remote: a folder beside the clones
@@ -240,14 +252,15 @@ def test_two_workers_share_experiments_through_git_one_dvc_remote_and_one_tracki
         for seed in seeds:
             exp = f"{name}-s{seed}"
             ran = re.findall(r"Running stage '([^']+)'", sh(["dvc", "queue", "logs", exp], root / name, server))
-            assert f"train_baseline@digits-fc-amplitude-q3-{seed}" in ran and "train_teacher@digits-lenet" not in ran
+            assert STUDENT in ran and "train_teacher@digits-lenet" not in ran
             runs = _stage_runs(server, dvc_exp=exp)
             assert Counter(r.info.run_name for r in runs) == Counter(ran), exp  # each exactly once
             assert {r.info.status for r in runs} == {"FINISHED"}
-            for r in runs:
-                if r.data.tags["role"] in ("baseline", "distilled"):
-                    assert {"test_error", "test_error_shots"} <= set(r.data.metrics)
-                    assert client.list_artifacts(r.info.run_id, f"metrics/students/{r.data.tags['role']}/digits")
+            trainings = _training_runs(server, dvc_exp=exp)
+            assert sorted(r.info.run_name for r in trainings) == [f"{STUDENT}/s{seed}", f"{DISTILLED}/s{seed}"]
+            for r in trainings:
+                assert r.info.status == "FINISHED" and {"test_error", "test_error_shots"} <= set(r.data.metrics)
+                assert client.list_artifacts(r.info.run_id, f"models/students/{r.data.tags['role']}/digits")
     by_worker = {name: {r.info.start_time for e in experiments if e.startswith(name) for r in _stage_runs(server, dvc_exp=e)}
                  for name in workers}
     assert min(by_worker["alice"]) < max(by_worker["bob"]) and min(by_worker["bob"]) < max(by_worker["alice"])
@@ -265,34 +278,37 @@ def test_two_workers_share_experiments_through_git_one_dvc_remote_and_one_tracki
             sh(["dvc", "exp", "apply", exp], reader, server)
             sh(["dvc", "pull"], reader, server)
             theirs, mine = _outputs(root / name, "metrics/"), _outputs(reader, "metrics/")
-            assert f"metrics/students/baseline/digits/fc-amplitude-q3-s{seed}.json" in mine
+            assert f"metrics/students/baseline/digits/fc-amplitude-q3/s{seed}.json" in mine
             assert mine == theirs  # byte for byte
             repro = sh(["dvc", "repro"], reader, server)
             assert "Running stage" not in repro, repro
 
 
-def _first_epoch_logged(server, stage: str, since_ms: int, proc: subprocess.Popen) -> str:
-    """Wait until the stage's run of this test has logged an epoch; return its id."""
-    client = MlflowClient(server.url)
-    experiment = client.get_experiment_by_name("team").experiment_id
+def _training_started(clone: Path, server, stage: str, since_ms: int, proc: subprocess.Popen) -> str:
+    """Wait until the stage of this test trains (its first checkpoint is saved); return its run's id."""
+    checkpoint = clone / ".checkpoints" / f"{stage.replace('@', '-')}.pt"
     deadline = time.time() + 300
-    while True:
-        runs = client.search_runs([experiment], f"tags.dvc_stage = '{stage}' and attributes.start_time >= {since_ms}")
-        if runs and "train_loss" in runs[0].data.metrics:
-            return runs[0].info.run_id
+    while not checkpoint.exists():
         assert proc.poll() is None, proc.communicate()[0]
         assert time.time() < deadline
-        time.sleep(0.05)
+        time.sleep(0.02)
+    client = MlflowClient(server.url)
+    experiment = client.get_experiment_by_name("team").experiment_id
+    [run] = client.search_runs([experiment], f"tags.dvc_stage = '{stage}' and attributes.start_time >= {since_ms}"
+                                             " and tags.role = 'train_baseline'")
+    return run.info.run_id
 
 
 @pytest.fixture(scope="module")
 def slow_student(lab, server):
-    """A clone whose baseline student trains for long enough to lose its tracking server mid-stage."""
+    """A clone whose baseline student trains for long enough (several seconds, no early stop) to lose its
+    tracking server mid-stage."""
     root, _, _ = lab
     clone = root / "restarts"
     sh(["git", "clone", "-q", str(root / "origin.git"), str(clone)], root, server)
     sh(["dvc", "pull"], clone, server)
-    set_params(clone, {"student": {"epochs": EPOCHS, "batch_size": 32}, "data": {"train_per_class": 100}})
+    set_params(clone, {"student": {"batch_size": 32, "eval_every": 10, "patience": 1000, "max_steps": 600},
+                       "data": {"train_per_class": 100}})
     return clone
 
 
@@ -301,18 +317,24 @@ def _repro_student(clone: Path, server, **more: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _curve(server, run_id: str) -> list[int]:
-    return sorted(m.step for m in MlflowClient(server.url).get_metric_history(run_id, "train_loss"))
+def _read_until(proc: subprocess.Popen, text: str) -> str:
+    """The process's output up to the line holding `text` (or all of it, if it ends first)."""
+    out = ""
+    for line in proc.stdout:
+        out += line
+        if text in line:
+            break
+    return out
 
 
 @contextmanager
 def _student_losing_its_server(clone: Path, server, **more: str) -> Iterator[tuple[subprocess.Popen, str, int]]:
-    """`dvc repro` the slow student and kill the tracking server once the student has logged an epoch; yields
-    the repro, the student's run id and when it started (ms). Afterwards the repro has ended and the server is up."""
+    """`dvc repro` the slow student and kill the tracking server while it trains; yields the repro, the
+    stage's run id and when it started (ms). Afterwards the repro has ended and the server is up."""
     since = int(time.time() * 1000)
     proc = _repro_student(clone, server, **more)
     try:
-        run_id = _first_epoch_logged(server, STUDENT, since, proc)
+        run_id = _training_started(clone, server, STUDENT, since, proc)
         server.kill()
         yield proc, run_id, since
     finally:
@@ -324,40 +346,52 @@ def _student_losing_its_server(clone: Path, server, **more: str) -> Iterator[tup
 
 def test_a_tracking_server_restarted_mid_stage_loses_nothing(slow_student, server):
     with _student_losing_its_server(slow_student, server) as (proc, run_id, _):
-        time.sleep(3)
-        assert proc.poll() is None  # waiting for the server, not failed
+        waited = _read_until(proc, "did not answer while logging")  # trained; now waiting for the server
+        assert proc.poll() is None, waited
         server.start()
-        out, _ = proc.communicate(timeout=600)
+        out = waited + proc.communicate(timeout=600)[0]
     assert proc.returncode == 0, out
-    assert f"the MLflow tracking store {server.url} did not answer while logging epoch" in out, out
+    assert f"the MLflow tracking store {server.url} did not answer while logging {STUDENT}/s0" in out, out
     run = MlflowClient(server.url).get_run(run_id)
-    assert run.info.status == "FINISHED" and "test_error" in run.data.metrics
-    assert _curve(server, run_id) == list(range(1, EPOCHS + 1))  # every epoch once: none lost, none twice
-    artifacts = MlflowClient(server.url).list_artifacts(run_id, "metrics/students/baseline/digits")
-    assert "fc-amplitude-q3-s0.json" in {Path(a.path).name for a in artifacts}
+    assert run.info.status == "FINISHED" and run.data.metrics["trained"] == 1
+    [training] = [r for r in _training_runs(server) if r.data.tags["mlflow.parentRunId"] == run_id]
+    assert training.info.status == "FINISHED" and "test_error" in training.data.metrics
+    curve = json.loads((slow_student / "metrics/curves/students/baseline/digits/fc-amplitude-q3/s0.json").read_text())
+    assert _curve(server, training.info.run_id) == [row["step"] for row in curve]  # every point once
+    artifacts = MlflowClient(server.url).list_artifacts(training.info.run_id,
+                                                        "models/students/baseline/digits/fc-amplitude-q3")
+    assert "s0.pt" in {Path(a.path).name for a in artifacts}
 
 
-def test_a_tracking_server_that_stays_away_fails_the_stage_and_no_run_looks_finished(slow_student, server):
+def _curve(server, run_id: str) -> list[int]:
+    return sorted(m.step for m in MlflowClient(server.url).get_metric_history(run_id, "train_loss"))
+
+
+def test_a_tracking_server_that_stays_away_fails_the_stage_and_nothing_is_trained_twice(slow_student, server):
     # A training that has not run before, so neither dvc.lock nor DVC's run cache holds a result for it.
     set_params(slow_student, {"student": {"lr": 0.011}})
-    metrics = slow_student / "metrics/students/baseline/digits/fc-amplitude-q3-s0.json"
+    metrics = slow_student / "metrics/students/baseline/digits/fc-amplitude-q3/s0.json"
     with _student_losing_its_server(slow_student, server, C2Q_TRACKING_RETRY_S="4") as (proc, run_id, since):
         out, _ = proc.communicate(timeout=300)
     assert proc.returncode != 0
-    assert re.search(rf"the MLflow tracking store {server.url} did not answer while logging epoch \d+; "
+    assert re.search(rf"the MLflow tracking store {server.url} did not answer while logging {STUDENT}/s0; "
                      r"retried for 4 s \(C2Q_TRACKING_RETRY_S sets how long\)", out), out
     assert "is not marked FINISHED" in out and "Traceback" not in out, out
-    assert not metrics.exists()  # nothing DVC or the aggregate could take for a result
+    assert not metrics.exists()  # nothing DVC, the aggregate or the next run could take for a result
     assert STUDENT in sh(["dvc", "status", STUDENT], slow_student, server)
-    lost = MlflowClient(server.url).get_run(run_id)
-    assert lost.info.status == "RUNNING" and len(_curve(server, run_id)) < EPOCHS
+    assert MlflowClient(server.url).get_run(run_id).info.status == "RUNNING"
+    assert list((slow_student / ".checkpoints").glob("*.pt"))  # kept: the record is not complete
 
-    # Once the server is back, the next run resumes from the checkpoint, finishes, and closes the lost run.
+    # Once the server is back, the next run records the finished training without training it again,
+    # and closes the lost run.
     again = sh(["dvc", "repro", "-s", STUDENT], slow_student, server)
-    assert "resuming after epoch" in again, again
+    assert "already trained, results from" in again and "resuming" not in again, again
     assert MlflowClient(server.url).get_run(run_id).info.status == "KILLED"
     finished = [r for r in _stage_runs(server, dvc_stage=STUDENT) if r.info.start_time > since and r.info.run_id != run_id]
-    assert [r.info.status for r in finished] == ["FINISHED"] and "test_error" in finished[0].data.metrics
+    assert [r.info.status for r in finished] == ["FINISHED"]
+    assert [r.info.status for r in _training_runs(server) if r.data.tags["mlflow.parentRunId"] == finished[0].info.run_id] \
+        == ["FINISHED"]
+    assert metrics.exists() and not list((slow_student / ".checkpoints").glob("*.pt"))
 
 
 def test_four_processes_logging_200_runs_at_once_lose_and_duplicate_nothing(server, tmp_path, capsys):
@@ -379,7 +413,8 @@ def test_four_processes_logging_200_runs_at_once_lose_and_duplicate_nothing(serv
     def check(r) -> None:
         assert r.info.status == "FINISHED" and r.data.params["index"] == r.data.tags["index"]
         assert r.data.metrics["test_error"] == int(r.data.tags["index"]) / each
-        assert sorted(m.step for m in client.get_metric_history(r.info.run_id, "train_loss")) == list(range(1, 11))
+        assert sorted(m.step for m in client.get_metric_history(r.info.run_id, "train_loss")) == \
+            [100 * epoch for epoch in range(1, 11)]
         assert [a.path for a in client.list_artifacts(r.info.run_id, "load")] == \
             [f"load/{r.data.tags['worker']}-{r.data.tags['index']}.json"]
 

@@ -1,24 +1,38 @@
+"""The one training engine (c2q.train): K trainings side by side, early stopping, the cap, checkpoints."""
+
 import pytest
 import torch
 
-from c2q.variants import parse_student
+from c2q.errors import NonFiniteLossError
 from c2q.splits import Split
 from c2q.student import Student
-from c2q.errors import NonFiniteLossError
-from c2q.train import batch_starts, fit, learning_rate_schedule
+from c2q.train import Recipe, Training, batch_starts, cross_entropy, fit, fit_one, learning_rate_schedule
+from c2q.variants import parse_student
 from stages.train_student import chance_warning
+
+RECIPE = Recipe(batch_size=16, lr=0.05, max_steps=18, eval_every=4, patience=None)
 
 
 def _data(n=96, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return Split(torch.randn(n, 1, 4, 4, generator=g), torch.randint(0, 3, (n,), generator=g))
+    y = torch.arange(n) % 3
+    return Split(torch.randn(n, 16, generator=g) + y[:, None].float(), y)
 
 
-def _train(epochs=3, student="fc-amplitude-q2", **kwargs):
-    torch.manual_seed(0)
+def _init(student: str, seed: int) -> dict:
+    torch.manual_seed(seed)
+    return Student(16, 3, parse_student(student), layers=1).state_dict()
+
+
+def _train(seeds=(0, 1), student="fc-amplitude-q2", recipe=RECIPE, loss_fn=cross_entropy, n=96, **kwargs):
     model = Student(16, 3, parse_student(student), layers=1)
-    result = fit(model, _data(), _data(32, 1), epochs=epochs, batch_size=16, lr=0.05, seed=0, **kwargs)
-    return model, result
+    trainings = [Training(f"seed {s}", s, torch.arange(n)) for s in seeds]
+    return fit(model, [_init(student, s) for s in seeds], trainings, _data(n), _data(32, 1), loss_fn=loss_fn,
+               recipe=recipe, **kwargs)
+
+
+def _same(a, b) -> bool:
+    return all(torch.equal(a[k], b[k]) for k in a)
 
 
 class Interrupt(Exception):
@@ -27,47 +41,107 @@ class Interrupt(Exception):
 
 @pytest.mark.parametrize("schedule, student", [("constant", "fc-amplitude-q2"), ("cosine", "fc-angle-q2")])
 def test_resuming_from_a_checkpoint_gives_the_same_weights_and_history(tmp_path, schedule, student):
-    """The learning-rate schedule and batch normalisation's running statistics resume too."""
+    """The learning-rate schedule, early stopping and batch normalisation's running statistics resume too."""
+    recipe = Recipe(batch_size=16, lr=0.05, max_steps=30, eval_every=4, patience=3, schedule=schedule)
     ckpt = tmp_path / "stage.pt"
-    reference_model, reference = _train(schedule=schedule, student=student)
+    reference = _train(student=student, recipe=recipe)
 
-    def stop_after_2(row):
-        if row["epoch"] == 2:
+    def stop_at_8(step):  # in the middle of the second epoch (6 steps each)
+        if step == 8:
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        _train(checkpoint=ckpt, checkpoint_key="k", on_epoch=stop_after_2, schedule=schedule, student=student)
+        _train(student=student, recipe=recipe, checkpoint=ckpt, keys=["a", "b"], after_validation=stop_at_8)
     assert ckpt.is_file()
-    resumed_model, resumed = _train(checkpoint=ckpt, checkpoint_key="k", schedule=schedule, student=student)
-    assert resumed.history == reference.history and resumed.best_epoch == reference.best_epoch
-    for (k, a), (_, b) in zip(reference_model.state_dict().items(), resumed_model.state_dict().items()):
-        assert torch.equal(a, b), k
+    resumed = _train(student=student, recipe=recipe, checkpoint=ckpt, keys=["a", "b"])
+    for (state, result), (ref_state, ref_result) in zip(resumed, reference):
+        assert result == ref_result
+        assert _same(state, ref_state)
 
 
-def test_a_checkpoint_of_another_training_is_ignored(tmp_path):
+def test_a_checkpoint_of_other_trainings_is_ignored(tmp_path):
     ckpt = tmp_path / "stage.pt"
     with pytest.raises(Interrupt):
-        _train(checkpoint=ckpt, checkpoint_key="old params", on_epoch=lambda row: (_ for _ in ()).throw(Interrupt))
-    assert torch.load(ckpt, weights_only=True)["key"] == "old params"  # there was a checkpoint to ignore
-    model, result = _train(checkpoint=ckpt, checkpoint_key="new params")
-    reference_model, reference = _train()
-    assert result.history == reference.history
+        _train(checkpoint=ckpt, keys=["old", "params"], after_validation=lambda step: (_ for _ in ()).throw(Interrupt))
+    assert torch.load(ckpt, weights_only=True)["keys"] == ["old", "params"]  # there was a checkpoint to ignore
+    assert [r for _, r in _train(checkpoint=ckpt, keys=["new", "params"])] == [r for _, r in _train()]
+
+
+def test_a_completed_checkpoint_gives_its_results_without_training(tmp_path, capsys):
+    """A stage whose MLflow record failed after training reruns without retraining, also for a subset."""
+    ckpt = tmp_path / "stage.pt"
+    trained = _train(checkpoint=ckpt, keys=["a", "b"])
+
+    def never(*_):
+        raise AssertionError("trained again")
+
+    again = _train(seeds=(1,), checkpoint=ckpt, keys=["b"], loss_fn=never)
+    assert "already trained" in capsys.readouterr().out
+    assert again[0][1] == trained[1][1] and _same(again[0][0], trained[1][0])
 
 
 def test_training_twice_is_bit_identical():
-    a_model, a = _train()
-    b_model, b = _train()
-    assert a.history == b.history
-    assert all(torch.equal(x, y) for x, y in zip(a_model.state_dict().values(), b_model.state_dict().values()))
+    a, b = _train(), _train()
+    assert [r for _, r in a] == [r for _, r in b]
+    assert all(_same(x, y) for (x, _), (y, _) in zip(a, b))
 
 
-def test_a_non_finite_loss_names_the_epoch_and_the_param():
+def test_side_by_side_equals_alone():
+    """Each training learns what it would learn among any other trainings: its own init, rows and seed."""
+    together = _train(seeds=(0, 1, 2))
+    for seed, (state, result) in zip((0, 1, 2), together):
+        [(alone_state, alone)] = _train(seeds=(seed, 5))[:1]
+        assert alone == result and _same(alone_state, state)
+    assert not _same(together[0][0], together[1][0])
+
+
+def test_students_with_batch_normalisation_train_side_by_side_with_their_own_statistics():
+    (a, _), (b, _) = _train(student="fc-angle-q2")
+    assert not torch.equal(a["reduce.1.running_mean"], b["reduce.1.running_mean"])
+    assert a["reduce.1.num_batches_tracked"] == RECIPE.max_steps
+
+
+def test_early_stopping_the_cap_and_what_each_training_records():
+    recipe = Recipe(batch_size=16, lr=0.05, max_steps=60, eval_every=100, patience=2)
+    scale = torch.tensor([0.0, 1.0])  # training 0 never moves: no new best after its first pass
+
+    def loss_fn(logits, labels, rows):
+        return scale * cross_entropy(logits, labels, rows)
+
+    (still, stopped), (moving, learnt) = _train(recipe=recipe, loss_fn=loss_fn)
+    assert [row["step"] for row in stopped.history] == [6, 12, 18]  # once per epoch of 6 steps: eval_every > epoch
+    assert stopped.stopped_early and not stopped.hit_cap and stopped.steps == 18 and stopped.best_step == 6
+    assert _same(still, _init("fc-amplitude-q2", 0))
+    assert learnt.best_val_accuracy > stopped.best_val_accuracy
+    assert learnt.steps > stopped.steps
+    capped = _train(recipe=Recipe(batch_size=16, lr=0.05, max_steps=10, eval_every=4, patience=50))
+    assert all(r.hit_cap and r.steps == 10 and r.history[-1]["step"] == 10 for _, r in capped)
+
+
+def test_a_non_finite_loss_names_the_training_and_the_step():
+    def loss_fn(logits, labels, rows):
+        losses = cross_entropy(logits, labels, rows)
+        return losses * torch.tensor([1.0, float("nan")])
+
+    with pytest.raises(NonFiniteLossError, match="the training loss of seed 1 became nan at step 1 \\(epoch 1\\); "
+                                                 "lower the learning rate \\(lr in params.yaml\\)"):
+        _train(loss_fn=loss_fn)
+
+
+def test_trainings_side_by_side_need_training_sets_of_one_size():
+    model = Student(16, 3, parse_student("fc-amplitude-q2"), layers=1)
+    with pytest.raises(ValueError, match="training sets of one size"):
+        fit(model, [model.state_dict()] * 2, [Training("a", 0, torch.arange(10)), Training("b", 0, torch.arange(9))],
+            _data(), _data(), loss_fn=cross_entropy, recipe=RECIPE)
+
+
+def test_one_training_on_its_own():
     torch.manual_seed(0)
     model = Student(16, 3, parse_student("fc-amplitude-q2"), layers=1)
-    with torch.no_grad():
-        model.head.weight.fill_(float("nan"))
-    with pytest.raises(NonFiniteLossError, match="in epoch 1; lower the learning rate \\(lr in params.yaml\\)"):
-        fit(model, _data(), _data(32, 1), epochs=2, batch_size=16, lr=0.05, seed=0)
+    recipe = Recipe.for_epochs(3, 16, 0.05, n=96)
+    result = fit_one(model, _data(), _data(32, 1), recipe=recipe, seed=0)
+    assert recipe.max_steps == 18 and [row["step"] for row in result.history] == [6, 12, 18]
+    assert model.state_dict()["head.weight"].shape == (3, 2)
 
 
 def test_cosine_schedule_decays_the_learning_rate_to_zero_and_constant_keeps_it():
@@ -91,9 +165,7 @@ def test_a_last_batch_of_one_sample_joins_the_batch_before():
     assert batch_starts(513, 256) == [0, 256]  # batch normalisation cannot train on one sample
     assert batch_starts(514, 256) == [0, 256, 512]
     assert batch_starts(1, 256) == [0]
-    _train(student="fc-angle-q2", epochs=1)  # 96 samples in batches of 16: runs
-    model = Student(16, 3, parse_student("fc-angle-q2"), layers=1)
-    fit(model, _data(97), _data(32, 1), epochs=1, batch_size=16, lr=0.05, seed=0)  # 97 = 6 x 16 + 1
+    _train(student="fc-angle-q2", n=97)  # 97 = 6 x 16 + 1: runs
 
 
 def test_near_chance_students_are_flagged():

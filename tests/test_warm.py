@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -14,8 +15,9 @@ from c2q import paths
 from stages import warm
 from tests.pipeline_utils import env, make_repo, set_params
 
-STUDENT = ["train_student", "baseline", "digits", "fc-angle-q3", "0"]
-PARAMS = {"datasets": ["digits"], "students": ["fc-angle-q3"], "seeds": [0], "student": {"epochs": 2, "batch_size": 64}}
+STUDENT = ["train_student", "baseline", "digits", "fc-angle-q3"]
+PARAMS = {"datasets": ["digits"], "students": ["fc-angle-q3"], "seeds": [0, 1],
+          "student": {"batch_size": 64, "eval_every": 5, "patience": 2, "max_steps": 20}}
 
 
 def _stage(repo: Path, args: list[str], warm_on: bool, **extra: str) -> subprocess.CompletedProcess:
@@ -32,20 +34,25 @@ def repo(tmp_path_factory):
     return repo
 
 
-def _outputs(repo: Path) -> dict[str, bytes]:
-    ids = ("baseline", "digits", "fc-angle-q3", 0, None)
-    files = [paths.student_model(*ids), paths.student_metrics(*ids), paths.student_curve(*ids)]
-    return {str(f): (repo / f).read_bytes() for f in files}
+def _outputs(repo: Path, remove: bool = False) -> dict[str, bytes]:
+    """The student stage's files (with `remove`, deleted afterwards, so the next run trains again)."""
+    folders = paths.student_folders("baseline", "digits", "fc-angle-q3")
+    files = {str(f): f.read_bytes() for folder in folders for f in sorted((repo / folder).iterdir())}
+    if remove:
+        for folder in folders:
+            shutil.rmtree(repo / folder)
+    return files
 
 
 def test_a_stage_writes_the_same_bytes_warm_as_in_a_process_of_its_own(repo):
     cold = _stage(repo, STUDENT, warm_on=False)
     assert cold.returncode == 0, cold.stderr
-    cold_files = _outputs(repo)
+    cold_files = _outputs(repo, remove=True)
+    assert len(cold_files) == 2 * 6  # two seeds: weights, circuit, metrics, curve, confusion counts and PNG
     hot = _stage(repo, STUDENT, warm_on=True)  # starts the server, then runs in a forked child
     assert hot.returncode == 0, hot.stderr
     assert "test acc" in hot.stdout  # the stage's own output reaches the caller
-    assert _outputs(repo) == cold_files
+    assert _outputs(repo, remove=True) == cold_files
     again = _stage(repo, STUDENT, warm_on=True)  # the server is warm now
     assert again.returncode == 0 and _outputs(repo) == cold_files
 
