@@ -56,7 +56,7 @@ def main() -> None:
     if args.teacher:
         teacher = load_tensors(paths.logits_file(args.dataset, args.teacher))["train"]
         d = params.distill
-        loss_fn = lambda logits, labels, rows: distillation_losses(  # noqa: E731
+        loss_fn = lambda logits, labels, rows, _which: distillation_losses(  # noqa: E731
             logits, teacher[rows], labels, d.method, d.temperature, d.alpha)
     start = time.perf_counter()
     results = fit(model, inits, trainings, train, splits["val"], loss_fn=loss_fn, recipe=recipe, desc="bench")

@@ -37,29 +37,31 @@ def class_subset(splits: dict[str, Split], teachers: dict[str, Logits], classes:
 
 
 def arms_loss(arms: list[Arm], teacher_train: dict[str, torch.Tensor]):
-    """The loss of K arms at once: baselines by plain cross-entropy (the main pipeline's own), each
-    distillation method's arms in one vectorised call. `teacher_train` holds each teacher's logits on the
-    whole train split; the engine passes every arm's batch as rows of that split."""
-    groups: dict[str, list[int]] = {}
-    for k, arm in enumerate(arms):
-        groups.setdefault(arm.setting.method if arm.setting else "baseline", []).append(k)
-    order = torch.tensor([k for members in groups.values() for k in members]).argsort()
-    teachers = {m: torch.stack([teacher_train[arms[k].teacher] for k in members])
-                for m, members in groups.items() if m != "baseline"}
-    settings = {m: (torch.tensor([arms[k].setting.temperature for k in members]),
-                    torch.tensor([arms[k].setting.alpha for k in members]))
-                for m, members in groups.items() if m != "baseline"}
+    """The loss of the arms the engine passes (`which`: their indices in `arms`): baselines by plain
+    cross-entropy (the main pipeline's own), each distillation method's arms in one vectorised call.
+    `teacher_train` holds each teacher's logits on the whole train split, whose rows the batches are."""
+    methods = [arm.setting.method if arm.setting else "baseline" for arm in arms]
+    teachers = {t: i for i, t in enumerate(dict.fromkeys(a.teacher for a in arms if a.teacher))}
+    stacked = torch.stack([teacher_train[t] for t in teachers]) if teachers else None
+    teacher_of = torch.tensor([teachers.get(a.teacher, -1) for a in arms])
+    temperature = torch.tensor([a.setting.temperature if a.setting else 1.0 for a in arms])
+    alpha = torch.tensor([a.setting.alpha if a.setting else 0.0 for a in arms])
 
-    def loss_fn(logits: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        parts = []
-        for method, members in groups.items():
-            idx = torch.tensor(members)
+    def loss_fn(logits: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
+        parts = {}
+        for position, k in enumerate(which.tolist()):
+            parts.setdefault(methods[k], []).append(position)
+        losses = []
+        for method, positions in parts.items():
+            idx, arm = torch.tensor(positions), which[positions]
             if method == "baseline":
-                parts.append(cross_entropy(logits[idx], labels[idx], rows[idx]))
+                losses.append((idx, cross_entropy(logits[idx], labels[idx])))
                 continue
-            teacher = teachers[method][torch.arange(len(members))[:, None], rows[idx]]
-            parts.append(distillation_losses(logits[idx], teacher, labels[idx], method, *settings[method]))
-        return torch.cat(parts)[order]
+            teacher = stacked[teacher_of[arm][:, None], rows[idx]]
+            losses.append((idx, distillation_losses(logits[idx], teacher, labels[idx], method, temperature[arm],
+                                                    alpha[arm])))
+        order = torch.cat([idx for idx, _ in losses]).argsort()
+        return torch.cat([loss for _, loss in losses])[order]
 
     return loss_fn
 

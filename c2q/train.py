@@ -14,8 +14,13 @@ The recipe (`Recipe`, from params.yaml):
 - the validation split every `eval_every` steps and at least once per epoch; each
   training keeps its weights of best validation accuracy (the test split is
   never seen here);
-- early stopping: a training stops after `patience` validation passes without a
-  better accuracy, or at `max_steps` (the cap), whichever comes first.
+- early stopping: a training stops at the first validation pass `patience`
+  steps after its best one, or at `max_steps` (the cap), whichever comes first.
+  Patience counts steps, not passes, so a training on a few images, whose
+  every step is an epoch and a validation pass, gets as many steps to improve
+  as one on the whole split. A
+  stopped training leaves the stack, so the others go on at the cost of their
+  own number.
 
 With `checkpoint`, the whole state is saved after every validation pass and a
 later call with the same `key` resumes from it, ending with the same weights as
@@ -41,8 +46,9 @@ from c2q.io import load_torch, save_torch
 from c2q.registry import SCHEDULES
 from c2q.splits import Split
 
-# loss(logits (K, B, C), labels (K, B), rows of the batch in the training split (K, B)) -> (K,)
-LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+# loss(logits (K, B, C), labels (K, B), rows of the batch in the training split (K, B),
+#      which of the trainings these K are (K,): indices into the list given to `fit`) -> (K,)
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 State = dict[str, torch.Tensor]
 
 
@@ -52,7 +58,8 @@ class Recipe:
     lr: float
     max_steps: int
     eval_every: int
-    patience: int | None = None  # None: no early stopping (teachers train for a fixed number of epochs)
+    patience: int | None = None  # steps without a better validation accuracy before a training stops;
+    # None: no early stopping (teachers train for a fixed number of epochs)
     schedule: str = "constant"
 
     @classmethod
@@ -89,22 +96,22 @@ class Result:
         return not self.stopped_early
 
 
-def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, _rows: torch.Tensor | None = None) -> torch.Tensor:
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, _rows: torch.Tensor | None = None,
+                  _which: torch.Tensor | None = None) -> torch.Tensor:
     """K trainings' mean cross-entropies: logits (K, B, C), labels (K, B) -> (K,). Each row's softmax runs
     along its own contiguous classes, so a training's loss is the same bits whichever others sit beside it."""
     log_p = F.log_softmax(logits, dim=-1)
     return -log_p.gather(-1, labels.unsqueeze(-1)).squeeze(-1).mean(-1)
 
 
-def learning_rate_schedule(optimizer, schedule: str, total_steps: int):
-    """Per-step multiplier of the learning rate: `constant` keeps lr; `cosine` decays it from lr
-    to 0 at `total_steps` (half a cosine period)."""
-    if schedule not in SCHEDULES:
-        raise ValueError(f"schedule {schedule!r} is not one of {SCHEDULES}")
-    if schedule == "constant":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps)))
+def learning_rate(recipe: Recipe, step: int) -> float:
+    """The learning rate of optimiser step `step` (1, 2, ...): `constant` keeps lr; `cosine` decays it
+    from lr to 0 at the cap (half a cosine period)."""
+    if recipe.schedule not in SCHEDULES:
+        raise ValueError(f"schedule {recipe.schedule!r} is not one of {SCHEDULES}")
+    if recipe.schedule == "constant":
+        return recipe.lr
+    return recipe.lr * 0.5 * (1 + math.cos(math.pi * min(step - 1, recipe.max_steps) / recipe.max_steps))
 
 
 def batch_starts(n: int, batch_size: int) -> list[int]:
@@ -118,21 +125,33 @@ def batch_starts(n: int, batch_size: int) -> list[int]:
 
 class Stack:
     """K copies of `model`'s weights and state buffers, stacked along a new first dimension.
-    Buffers outside the state dict (constants such as a circuit's permutation) stay shared."""
+    Buffers outside the state dict (constants such as a circuit's permutation) stay shared.
 
-    def __init__(self, model: nn.Module, states: list[State]):
+    A stack made of one copy runs as the plain model, without vmap (which refuses the teachers'
+    channels-last layout, and costs them a third more time); a larger stack stays under vmap even when
+    stopped trainings leave one copy, so that a training's arithmetic never depends on the others."""
+
+    def __init__(self, model: nn.Module, states: list[State], plain: bool | None = None):
         self.model, self.k = model, len(states)
+        self.plain = self.k == 1 if plain is None else plain
         params, buffers = dict(model.named_parameters()), model.state_dict().keys() - dict(model.named_parameters())
         self.params = {n: torch.stack([s[n] for s in states]).detach().requires_grad_() for n in params}
         self.buffers = {n: torch.stack([s[n] for s in states]).detach() for n in sorted(buffers)}
+
+    def keep(self, positions: list[int]) -> None:
+        """Only these copies stay (new leaf tensors; the optimiser must follow, see `_Run.keep`)."""
+        index = torch.tensor(positions)
+        self.params = {n: p.detach()[index].clone().requires_grad_() for n, p in self.params.items()}
+        self.buffers = {n: b[index].clone() for n, b in self.buffers.items()}
+        self.k = len(positions)
 
     def _forward(self, params: State, buffers: State, x: torch.Tensor) -> torch.Tensor:
         return functional_call(self.model, (params, buffers), (x,))
 
     def logits(self, x: torch.Tensor, shared_input: bool = False) -> torch.Tensor:
         """(K, B, C): each copy on its own batch x[k] (x of shape (K, B, ...)), or all on one x.
-        One copy runs as the plain model, without vmap (which refuses the teachers' channels-last layout)."""
-        if self.k == 1:
+        """
+        if self.plain:
             one = {n: t[0] for n, t in self.params.items()}, {n: t[0] for n, t in self.buffers.items()}
             return self._forward(*one, x if shared_input else x[0])[None]
         return vmap(self._forward, in_dims=(0, 0, None if shared_input else 0), randomness="different")(
@@ -155,66 +174,128 @@ def predict_states(model: nn.Module, states: list[State], x: torch.Tensor) -> to
     return Stack(model, states).predict(x)
 
 
-@dataclass
-class _Progress:
-    """Everything that changes during training besides weights, optimiser and generators."""
+class _Run:
+    """One call of `fit` in progress: the stack of the trainings still going (`alive`, indices into
+    the K trainings), its optimiser, every training's generator, result and best weights."""
 
-    step: int
-    results: list[Result]
-    best: list[State | None]
-    since_best: list[int]  # validation passes since each training's last new best
-    orders: torch.Tensor | None = None  # (K, n) this epoch's batch order per training, as rows
-    loss_sum: torch.Tensor | None = None  # per training, since the last validation pass
-    correct: torch.Tensor | None = None
-    seen: int = 0
+    def __init__(self, model: nn.Module, inits: list[State], trainings: list[Training], recipe: Recipe):
+        k = len(trainings)
+        self.trainings, self.recipe, self.step = trainings, recipe, 0
+        self.alive = list(range(k))
+        self.stack = Stack(model, inits)
+        self.optimizer = torch.optim.Adam(self.stack.params.values(), lr=recipe.lr)
+        self.generators = [torch.Generator().manual_seed(t.seed) for t in trainings]
+        self.results, self.best = [Result() for _ in trainings], [None] * k
+        self.orders: torch.Tensor | None = None  # this epoch's batch order of each live training, as rows
+        self._reset_sums()
 
-    def active(self) -> list[bool]:
-        return [not r.stopped_early for r in self.results]
+    def _reset_sums(self) -> None:
+        self.loss_sum, self.correct, self.seen = torch.zeros(self.stack.k), torch.zeros(self.stack.k), 0
 
+    def keep(self, positions: list[int]) -> None:
+        """Drop the stopped trainings from the stack, and their rows from the optimiser's state: the
+        others go on with exactly the weights and moments they had."""
+        old = [self.optimizer.state[p] for p in self.stack.params.values()]
+        self.stack.keep(positions)
+        index = torch.tensor(positions)
+        self.optimizer = torch.optim.Adam(self.stack.params.values(), lr=self.recipe.lr)
+        for p, state in zip(self.stack.params.values(), old):
+            self.optimizer.state[p] = {k: v if k == "step" else v[index].clone() for k, v in state.items()}
+        self.alive = [self.alive[i] for i in positions]
+        self.orders = self.orders[index] if self.orders is not None else None
+        self._reset_sums()
 
-def _check_finite(losses: torch.Tensor, progress: _Progress, trainings: list[Training], desc: str,
-                  epoch: int, what: str) -> None:
-    for k, value in enumerate(losses.tolist()):
-        if progress.active()[k] and not math.isfinite(value):
-            raise NonFiniteLossError(f"{desc}: the {what} loss of {trainings[k].name} became {value} at step "
-                                     f"{progress.step} (epoch {epoch}); lower the learning rate (lr in params.yaml)")
+    def check_finite(self, losses: torch.Tensor, desc: str, what: str) -> None:
+        for k, value in zip(self.alive, losses.tolist()):
+            if not math.isfinite(value):
+                epoch = math.ceil(self.step / self.steps_per_epoch)
+                raise NonFiniteLossError(f"{desc}: the {what} loss of {self.trainings[k].name} became {value} at "
+                                         f"step {self.step} (epoch {epoch}); lower the learning rate (lr in "
+                                         "params.yaml)")
 
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(batch_starts(len(self.trainings[0].rows), self.recipe.batch_size))
 
-def _validate(stack: Stack, val: Split, progress: _Progress, trainings, recipe: Recipe, desc: str,
-              steps_per_epoch: int) -> None:
-    """One validation pass: a history row, a new best or one more pass without one, early stopping."""
-    logits = stack.predict(val.x)
-    val_loss = cross_entropy(logits, val.y.expand(stack.k, -1))
-    epoch = math.ceil(progress.step / steps_per_epoch)
-    _check_finite(val_loss, progress, trainings, desc, epoch, "validation")
-    val_accuracy = [correct / len(val) for correct in (logits.argmax(-1) == val.y).sum(-1).tolist()]
-    for k, result in enumerate(progress.results):
-        if result.stopped_early:
-            continue
-        result.steps = progress.step
-        result.history.append({
-            "step": progress.step, "epoch": round(progress.step / steps_per_epoch, 6),
-            "train_loss": progress.loss_sum[k].item() / max(progress.seen, 1),
-            "train_accuracy": progress.correct[k].item() / max(progress.seen, 1),
-            "val_loss": val_loss[k].item(), "val_accuracy": val_accuracy[k]})
-        if val_accuracy[k] > result.best_val_accuracy:
-            result.best_step, result.best_val_accuracy = progress.step, val_accuracy[k]
-            progress.best[k], progress.since_best[k] = stack.state(k), 0
-        else:
-            progress.since_best[k] += 1
-            result.stopped_early = recipe.patience is not None and progress.since_best[k] >= recipe.patience
-    progress.loss_sum, progress.correct, progress.seen = torch.zeros(stack.k), torch.zeros(stack.k), 0
+    def train_step(self, train: Split, loss_fn: LossFn, desc: str) -> None:
+        starts, n = batch_starts(len(self.trainings[0].rows), self.recipe.batch_size), len(self.trainings[0].rows)
+        position = self.step % len(starts)
+        if position == 0:
+            self.orders = torch.stack([self.trainings[k].rows[torch.randperm(n, generator=self.generators[k])]
+                                       for k in self.alive])
+        end = starts[position + 1] if position + 1 < len(starts) else n
+        rows = self.orders[:, starts[position] : end]
+        self.stack.model.train()
+        logits = self.stack.logits(train.x[rows])
+        labels = train.y[rows]
+        losses = loss_fn(logits, labels, rows, torch.tensor(self.alive))
+        self.step += 1
+        self.check_finite(losses.detach(), desc, "training")
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.recipe, self.step)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        self.optimizer.step()
+        self.loss_sum += losses.detach() * rows.shape[1]
+        self.correct += (logits.detach().argmax(-1) == labels).sum(-1)
+        self.seen += rows.shape[1]
 
+    def validate(self, val: Split, desc: str) -> None:
+        """One validation pass: a history row per live training, a new best or one more pass without one;
+        trainings out of patience stop and leave the stack."""
+        logits = self.stack.predict(val.x)
+        val_loss = cross_entropy(logits, val.y.expand(self.stack.k, -1))
+        self.check_finite(val_loss, desc, "validation")
+        val_accuracy = [correct / len(val) for correct in (logits.argmax(-1) == val.y).sum(-1).tolist()]
+        going = []
+        for position, k in enumerate(self.alive):
+            result = self.results[k]
+            result.steps = self.step
+            result.history.append({
+                "step": self.step, "epoch": round(self.step / self.steps_per_epoch, 6),
+                "train_loss": self.loss_sum[position].item() / self.seen,
+                "train_accuracy": self.correct[position].item() / self.seen,
+                "val_loss": val_loss[position].item(), "val_accuracy": val_accuracy[position]})
+            if val_accuracy[position] > result.best_val_accuracy:
+                result.best_step, result.best_val_accuracy = self.step, val_accuracy[position]
+                self.best[k] = self.stack.state(position)
+            patience = self.recipe.patience
+            result.stopped_early = patience is not None and self.step - result.best_step >= patience
+            if not result.stopped_early:
+                going.append(position)
+        if len(going) < self.stack.k and going:
+            self.keep(going)
+        elif not going:
+            self.alive = []
+        self._reset_sums()
 
-def _save(path: Path, keys: list[str], stack: Stack, optimizer, scheduler, generators, progress: _Progress,
-          complete: bool) -> None:
-    save_torch({
-        "keys": keys, "complete": complete, "params": stack.params, "buffers": stack.buffers,
-        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-        "generators": [g.get_state() for g in generators], "torch_rng": torch.get_rng_state(),
-        "step": progress.step, "results": [asdict(r) for r in progress.results], "best": progress.best,
-        "since_best": progress.since_best, "orders": progress.orders,
-    }, path)
+    @property
+    def complete(self) -> bool:
+        return not self.alive or self.step >= self.recipe.max_steps
+
+    def save(self, path: Path, keys: list[str]) -> None:
+        save_torch({
+            "keys": keys, "complete": self.complete, "step": self.step, "alive": self.alive,
+            "params": self.stack.params, "buffers": self.stack.buffers, "optimizer": self.optimizer.state_dict(),
+            "generators": [g.get_state() for g in self.generators], "torch_rng": torch.get_rng_state(),
+            "results": [asdict(r) for r in self.results], "best": self.best, "orders": self.orders,
+        }, path)
+
+    def restore(self, saved: dict) -> None:
+        """Continue from a checkpoint of the same trainings."""
+        if saved["alive"] != self.alive:
+            self.keep([self.alive.index(k) for k in saved["alive"]])
+        with torch.no_grad():
+            for group in ("params", "buffers"):
+                for name, value in getattr(self.stack, group).items():
+                    value.copy_(saved[group][name])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        for g, state in zip(self.generators, saved["generators"]):
+            g.set_state(state)
+        torch.set_rng_state(saved["torch_rng"])
+        self.step, self.orders = saved["step"], saved["orders"]
+        self.results = [Result(**r) for r in saved["results"]]
+        self.best = saved["best"]
 
 
 def _load(path: Path | None) -> dict | None:
@@ -236,23 +317,6 @@ def finished(path: Path | None, keys: list[str]) -> list[tuple[State, Result]] |
     return [(saved["best"][i], Result(**saved["results"][i])) for i in where]
 
 
-def _resume(saved: dict | None, keys: list[str], stack: Stack, optimizer, scheduler, generators) -> _Progress | None:
-    """The state of an interrupted run of the same trainings, restored; else None."""
-    if saved is None or saved.get("keys") != keys:
-        return None
-    with torch.no_grad():
-        for group in ("params", "buffers"):
-            for name, value in getattr(stack, group).items():
-                value.copy_(saved[group][name])
-    optimizer.load_state_dict(saved["optimizer"])
-    scheduler.load_state_dict(saved["scheduler"])
-    for g, s in zip(generators, saved["generators"]):
-        g.set_state(s)
-    torch.set_rng_state(saved["torch_rng"])
-    return _Progress(saved["step"], [Result(**r) for r in saved["results"]], saved["best"], saved["since_best"],
-                     saved["orders"], torch.zeros(stack.k), torch.zeros(stack.k), 0)
-
-
 def fit(model: nn.Module, inits: list[State], trainings: list[Training], train: Split, val: Split, *,
         loss_fn: LossFn, recipe: Recipe, desc: str = "train", checkpoint: Path | None = None,
         keys: list[str] | None = None, after_validation: Callable[[int], None] | None = None
@@ -264,58 +328,28 @@ def fit(model: nn.Module, inits: list[State], trainings: list[Training], train: 
     if (done := finished(checkpoint, keys)) is not None:
         print(f"{desc}: already trained, results from {checkpoint}", flush=True)
         return done
-    n = len(trainings[0].rows)
-    if any(len(t.rows) != n for t in trainings):
+    if len({len(t.rows) for t in trainings}) != 1:
         raise ValueError(f"{desc}: trainings side by side need training sets of one size, got "
                          f"{sorted({len(t.rows) for t in trainings})}")
-    starts = batch_starts(n, recipe.batch_size)
-    steps_per_epoch = len(starts)
-    interval = min(recipe.eval_every, steps_per_epoch)  # at least once per epoch
-    stack = Stack(model, inits)
-    optimizer = torch.optim.Adam(stack.params.values(), lr=recipe.lr)
-    scheduler = learning_rate_schedule(optimizer, recipe.schedule, recipe.max_steps)
-    generators = [torch.Generator().manual_seed(t.seed) for t in trainings]
-    progress = _resume(_load(checkpoint), keys, stack, optimizer, scheduler, generators)
-    if progress is None:
-        k = len(trainings)
-        progress = _Progress(0, [Result() for _ in trainings], [None] * k, [0] * k, None,
-                             torch.zeros(k), torch.zeros(k), 0)
-    else:
-        print(f"{desc}: resuming at step {progress.step} from {checkpoint}", flush=True)
-    bar = tqdm(total=recipe.max_steps, initial=progress.step, desc=desc, leave=False, disable=None)
-    while progress.step < recipe.max_steps and any(progress.active()):
-        position = progress.step % steps_per_epoch
-        if position == 0:
-            progress.orders = torch.stack([t.rows[torch.randperm(n, generator=g)]
-                                           for t, g in zip(trainings, generators)])
-        end = starts[position + 1] if position + 1 < steps_per_epoch else n
-        rows = progress.orders[:, starts[position] : end]
-        model.train()
-        logits = stack.logits(train.x[rows])
-        labels = train.y[rows]
-        losses = loss_fn(logits, labels, rows)
-        progress.step += 1
-        _check_finite(losses.detach(), progress, trainings, desc, math.ceil(progress.step / steps_per_epoch),
-                      "training")
-        active = torch.tensor(progress.active())
-        optimizer.zero_grad(set_to_none=True)
-        torch.where(active, losses, torch.zeros_like(losses)).sum().backward()  # a stopped training learns nothing
-        optimizer.step()
-        scheduler.step()
-        progress.loss_sum += losses.detach() * rows.shape[1]
-        progress.correct += (logits.detach().argmax(-1) == labels).sum(-1)
-        progress.seen += rows.shape[1]
+    run = _Run(model, inits, trainings, recipe)
+    interval = min(recipe.eval_every, run.steps_per_epoch)  # at least once per epoch
+    saved = _load(checkpoint)
+    if saved is not None and saved.get("keys") == keys:
+        run.restore(saved)
+        print(f"{desc}: resuming at step {run.step} from {checkpoint}", flush=True)
+    bar = tqdm(total=recipe.max_steps, initial=run.step, desc=desc, leave=False, disable=None)
+    while not run.complete:
+        run.train_step(train, loss_fn, desc)
         bar.update(1)
-        if progress.step % interval == 0 or progress.step == recipe.max_steps:
-            _validate(stack, val, progress, trainings, recipe, desc, steps_per_epoch)
-            bar.set_postfix(training=sum(progress.active()))
+        if run.step % interval == 0 or run.step == recipe.max_steps:
+            run.validate(val, desc)
+            bar.set_postfix(training=len(run.alive))
             if checkpoint is not None:
-                complete = progress.step == recipe.max_steps or not any(progress.active())
-                _save(checkpoint, keys, stack, optimizer, scheduler, generators, progress, complete)
+                run.save(checkpoint, keys)
             if after_validation:
-                after_validation(progress.step)
+                after_validation(run.step)
     bar.close()
-    return list(zip(progress.best, progress.results))
+    return list(zip(run.best, run.results))
 
 
 def fit_one(model: nn.Module, train: Split, val: Split, *, recipe: Recipe, seed: int, desc: str = "train",

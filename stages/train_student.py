@@ -95,7 +95,7 @@ def loss_for(args: argparse.Namespace, params: Params, train: Split) -> LossFn:
                               f"{len(train)}")
     cfg = params.distill
 
-    def loss_fn(logits, labels, rows):
+    def loss_fn(logits, labels, rows, _which):
         return distillation_losses(logits, teacher_logits[rows], labels, cfg.method, cfg.temperature, cfg.alpha)
 
     return loss_fn

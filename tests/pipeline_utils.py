@@ -37,7 +37,7 @@ DIGITS_STUDY = {
 
 
 # A student recipe that trains a digits student in seconds: at most 30 steps of 16, validated every 5.
-QUICK_STUDENT = {"batch_size": 16, "eval_every": 5, "patience": 3, "max_steps": 30}
+QUICK_STUDENT = {"batch_size": 16, "eval_every": 5, "patience": 15, "max_steps": 30}
 
 
 def make_repo(dest: Path, params_update: dict) -> Path:

@@ -8,7 +8,7 @@ from c2q.study import Arm
 from c2q.study_config import Setting
 from c2q.train import Recipe
 
-RECIPE = Recipe(batch_size=16, lr=0.05, max_steps=24, eval_every=4, patience=3)
+RECIPE = Recipe(batch_size=16, lr=0.05, max_steps=24, eval_every=4, patience=12)
 
 
 def _data(n=120, classes=4, seed=0):
@@ -47,9 +47,11 @@ def test_baseline_arm_is_plain_cross_entropy():
     logits = torch.randn(2, 8, 4)
     rows = torch.arange(8).expand(2, -1)
     labels = splits["train"].y[rows]
-    got = loss_fn(logits, labels, rows)
+    got = loss_fn(logits, labels, rows, torch.tensor([0, 1]))
     assert torch.allclose(got[0], torch.nn.functional.cross_entropy(logits[0], labels[0]))
     assert not torch.allclose(got[1], got[0])
+    # the distilled arm alone, once the baseline has stopped: the same loss
+    assert torch.equal(loss_fn(logits[1:], labels[1:], rows[1:], torch.tensor([1])), got[1:])
 
 
 def test_class_subset_relabels_rows_and_teacher_columns():

@@ -21,7 +21,7 @@ TINY = {
     "seeds": [0],
     "data": {"max_samples": 300},
     "teacher": {"lenet": {"epochs": 1, "batch_size": 64}},
-    "student": {"batch_size": 64, "lr": 0.01, "eval_every": 5, "patience": 2, "max_steps": 10},
+    "student": {"batch_size": 64, "lr": 0.01, "eval_every": 5, "patience": 10, "max_steps": 10},
     "distill": {"teachers": ["lenet"], "ensemble": ["lenet"]},
 }
 TINY_LR = 0.01

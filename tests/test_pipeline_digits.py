@@ -392,7 +392,7 @@ def test_two_queued_experiments_run_by_two_workers_both_land_in_the_repos_store(
     repo, _ = digits
     commit_all(repo)
     names = ["lr-a", "lr-b"]
-    for name, lr in zip(names, ("0.02", "0.03")):
+    for name, lr in zip(names, ("0.02", "0.04")):
         run(["dvc", "exp", "run", "--queue", "-n", name, "-S", f"student.lr={lr}", "-S", "seeds=[0]"], repo)
     run(["dvc", "queue", "start", "-j", "2"], repo)
     deadline = time.time() + 900
@@ -410,7 +410,7 @@ def test_two_queued_experiments_run_by_two_workers_both_land_in_the_repos_store(
 
     mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["c2q-distillation"], filter_string="tags.dvc_exp != ''")
-    for name, lr in zip(names, ("0.02", "0.03")):
+    for name, lr in zip(names, ("0.02", "0.04")):
         mine = runs[runs["tags.dvc_exp"] == name]
         students = mine[mine["tags.role"].isin(["baseline", "distilled"])]
         # baseline and distilled of every student variant retrained with this lr, one seed each

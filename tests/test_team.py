@@ -41,7 +41,7 @@ DISTILLED = "train_distilled@digits-fc-amplitude-q3-lenet"
 TINY = {
     "datasets": ["digits"], "teachers": ["lenet"], "students": ["fc-amplitude-q3"], "seeds": [0],
     "teacher": {"lenet": {"epochs": 1, "batch_size": 64}},
-    "student": {"batch_size": 64, "eval_every": 5, "patience": 2, "max_steps": 15},
+    "student": {"batch_size": 64, "eval_every": 5, "patience": 10, "max_steps": 15},
     "data": {"train_per_class": 30},
     "distill": {"teachers": ["lenet"], "ensemble": ["lenet"]},
     "evaluate": {"shots": 100, "noise": {"device": "fake_manila", "depolarising": {"strengths": [0, 1]}}},

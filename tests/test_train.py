@@ -6,7 +6,7 @@ import torch
 from c2q.errors import NonFiniteLossError
 from c2q.splits import Split
 from c2q.student import Student
-from c2q.train import Recipe, Training, batch_starts, cross_entropy, fit, fit_one, learning_rate_schedule
+from c2q.train import Recipe, Training, batch_starts, cross_entropy, fit, fit_one, learning_rate
 from c2q.variants import parse_student
 from stages.train_student import chance_warning
 
@@ -42,7 +42,7 @@ class Interrupt(Exception):
 @pytest.mark.parametrize("schedule, student", [("constant", "fc-amplitude-q2"), ("cosine", "fc-angle-q2")])
 def test_resuming_from_a_checkpoint_gives_the_same_weights_and_history(tmp_path, schedule, student):
     """The learning-rate schedule, early stopping and batch normalisation's running statistics resume too."""
-    recipe = Recipe(batch_size=16, lr=0.05, max_steps=30, eval_every=4, patience=3, schedule=schedule)
+    recipe = Recipe(batch_size=16, lr=0.05, max_steps=30, eval_every=4, patience=12, schedule=schedule)
     ckpt = tmp_path / "stage.pt"
     reference = _train(student=student, recipe=recipe)
 
@@ -102,11 +102,11 @@ def test_students_with_batch_normalisation_train_side_by_side_with_their_own_sta
 
 
 def test_early_stopping_the_cap_and_what_each_training_records():
-    recipe = Recipe(batch_size=16, lr=0.05, max_steps=60, eval_every=100, patience=2)
+    recipe = Recipe(batch_size=16, lr=0.05, max_steps=60, eval_every=100, patience=12)
     scale = torch.tensor([0.0, 1.0])  # training 0 never moves: no new best after its first pass
 
-    def loss_fn(logits, labels, rows):
-        return scale * cross_entropy(logits, labels, rows)
+    def loss_fn(logits, labels, rows, which):
+        return scale[which] * cross_entropy(logits, labels)
 
     (still, stopped), (moving, learnt) = _train(recipe=recipe, loss_fn=loss_fn)
     assert [row["step"] for row in stopped.history] == [6, 12, 18]  # once per epoch of 6 steps: eval_every > epoch
@@ -119,9 +119,8 @@ def test_early_stopping_the_cap_and_what_each_training_records():
 
 
 def test_a_non_finite_loss_names_the_training_and_the_step():
-    def loss_fn(logits, labels, rows):
-        losses = cross_entropy(logits, labels, rows)
-        return losses * torch.tensor([1.0, float("nan")])
+    def loss_fn(logits, labels, rows, which):
+        return cross_entropy(logits, labels) * torch.tensor([1.0, float("nan")])[which]
 
     with pytest.raises(NonFiniteLossError, match="the training loss of seed 1 became nan at step 1 \\(epoch 1\\); "
                                                  "lower the learning rate \\(lr in params.yaml\\)"):
@@ -144,20 +143,25 @@ def test_one_training_on_its_own():
     assert model.state_dict()["head.weight"].shape == (3, 2)
 
 
-def test_cosine_schedule_decays_the_learning_rate_to_zero_and_constant_keeps_it():
+def test_cosine_schedule_decays_the_learning_rate_to_zero_at_the_cap_and_constant_keeps_it():
     for schedule, last in (("constant", 0.05), ("cosine", 0.0)):
-        model = torch.nn.Linear(2, 2)
-        optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
-        scheduler = learning_rate_schedule(optimizer, schedule, total_steps=10)
-        rates = []
-        for _ in range(10):
-            optimizer.step()
-            scheduler.step()
-            rates.append(optimizer.param_groups[0]["lr"])
-        assert rates[-1] == pytest.approx(last, abs=1e-12)
+        recipe = Recipe(batch_size=16, lr=0.05, max_steps=10, eval_every=4, schedule=schedule)
+        rates = [learning_rate(recipe, step) for step in range(1, 12)]
+        assert rates[0] == 0.05 and rates[-1] == pytest.approx(last, abs=1e-12)
         assert rates == sorted(rates, reverse=True)
     with pytest.raises(ValueError, match="schedule 'linear' is not one of"):
-        learning_rate_schedule(optimizer, "linear", 10)
+        learning_rate(Recipe(batch_size=16, lr=0.05, max_steps=10, eval_every=4, schedule="linear"), 1)
+
+
+def test_a_stopped_training_leaves_the_stack_and_the_others_go_on_as_alone():
+    """Three trainings stopping at different steps: each ends as it would have alone (beside one other
+    training that outlasts it), however many trainings still shared its stack."""
+    recipe = Recipe(batch_size=16, lr=0.05, max_steps=60, eval_every=2, patience=4)
+    together = _train(seeds=(0, 1, 2), recipe=recipe)
+    assert len({r.steps for _, r in together}) > 1  # they did stop at different steps
+    for seed, (state, result) in zip((0, 1, 2), together):
+        [(alone_state, alone)] = _train(seeds=(seed, 9), recipe=recipe)[:1]
+        assert alone == result and _same(alone_state, state)
 
 
 def test_a_last_batch_of_one_sample_joins_the_batch_before():

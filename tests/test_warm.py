@@ -17,7 +17,7 @@ from tests.pipeline_utils import env, make_repo, set_params
 
 STUDENT = ["train_student", "baseline", "digits", "fc-angle-q3"]
 PARAMS = {"datasets": ["digits"], "students": ["fc-angle-q3"], "seeds": [0, 1],
-          "student": {"batch_size": 64, "eval_every": 5, "patience": 2, "max_steps": 20}}
+          "student": {"batch_size": 64, "eval_every": 5, "patience": 10, "max_steps": 20}}
 
 
 def _stage(repo: Path, args: list[str], warm_on: bool, **extra: str) -> subprocess.CompletedProcess:
