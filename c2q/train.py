@@ -18,14 +18,13 @@ The recipe (`Recipe`, from params.yaml):
   steps after its best one, or at `max_steps` (the cap), whichever comes first.
   Patience counts steps, not passes, so a training on a few images, whose
   every step is an epoch and a validation pass, gets as many steps to improve
-  as one on the whole split. A
-  stopped training leaves the stack, so the others go on at the cost of their
-  own number.
+  as one on the whole split. A stopped training leaves the stack, so the
+  others go on at the cost of their own number.
 
 With `checkpoint`, the whole state is saved after every validation pass and a
-later call with the same `key` resumes from it, ending with the same weights as
-an uninterrupted run. The caller deletes the checkpoint once the results are
-recorded.
+later call with the same `keys` resumes from it, ending with the same weights
+as an uninterrupted run; a completed checkpoint hands back its results without
+training. The caller deletes the checkpoint once the results are recorded.
 """
 
 from __future__ import annotations
@@ -123,6 +122,17 @@ def batch_starts(n: int, batch_size: int) -> list[int]:
     return starts
 
 
+def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """torch.stack that keeps each tensor's memory layout (the teachers' channels-last weights: the plain
+    model runs on copy 0 as it is, and convolutions are faster and give the same bits in that layout)."""
+    first = tensors[0].detach()
+    out = torch.empty_strided((len(tensors), *first.shape), (first.numel(), *first.stride()), dtype=first.dtype)
+    with torch.no_grad():
+        for k, tensor in enumerate(tensors):
+            out[k].copy_(tensor)
+    return out
+
+
 class Stack:
     """K copies of `model`'s weights and state buffers, stacked along a new first dimension.
     Buffers outside the state dict (constants such as a circuit's permutation) stay shared.
@@ -131,12 +141,12 @@ class Stack:
     channels-last layout, and costs them a third more time); a larger stack stays under vmap even when
     stopped trainings leave one copy, so that a training's arithmetic never depends on the others."""
 
-    def __init__(self, model: nn.Module, states: list[State], plain: bool | None = None):
+    def __init__(self, model: nn.Module, states: list[State]):
         self.model, self.k = model, len(states)
-        self.plain = self.k == 1 if plain is None else plain
+        self.plain = self.k == 1
         params, buffers = dict(model.named_parameters()), model.state_dict().keys() - dict(model.named_parameters())
-        self.params = {n: torch.stack([s[n] for s in states]).detach().requires_grad_() for n in params}
-        self.buffers = {n: torch.stack([s[n] for s in states]).detach() for n in sorted(buffers)}
+        self.params = {n: _stack([s[n] for s in states]).requires_grad_() for n in params}
+        self.buffers = {n: _stack([s[n] for s in states]) for n in sorted(buffers)}
 
     def keep(self, positions: list[int]) -> None:
         """Only these copies stay (new leaf tensors; the optimiser must follow, see `_Run.keep`)."""
@@ -179,8 +189,9 @@ class _Run:
     the K trainings), its optimiser, every training's generator, result and best weights."""
 
     def __init__(self, model: nn.Module, inits: list[State], trainings: list[Training], recipe: Recipe):
-        k = len(trainings)
+        k, self.n = len(trainings), len(trainings[0].rows)
         self.trainings, self.recipe, self.step = trainings, recipe, 0
+        self.starts = batch_starts(self.n, recipe.batch_size)
         self.alive = list(range(k))
         self.stack = Stack(model, inits)
         self.optimizer = torch.optim.Adam(self.stack.params.values(), lr=recipe.lr)
@@ -215,16 +226,15 @@ class _Run:
 
     @property
     def steps_per_epoch(self) -> int:
-        return len(batch_starts(len(self.trainings[0].rows), self.recipe.batch_size))
+        return len(self.starts)
 
     def train_step(self, train: Split, loss_fn: LossFn, desc: str) -> None:
-        starts, n = batch_starts(len(self.trainings[0].rows), self.recipe.batch_size), len(self.trainings[0].rows)
-        position = self.step % len(starts)
+        position = self.step % len(self.starts)
         if position == 0:
-            self.orders = torch.stack([self.trainings[k].rows[torch.randperm(n, generator=self.generators[k])]
+            self.orders = torch.stack([self.trainings[k].rows[torch.randperm(self.n, generator=self.generators[k])]
                                        for k in self.alive])
-        end = starts[position + 1] if position + 1 < len(starts) else n
-        rows = self.orders[:, starts[position] : end]
+        end = self.starts[position + 1] if position + 1 < len(self.starts) else self.n
+        rows = self.orders[:, self.starts[position] : end]
         self.stack.model.train()
         logits = self.stack.logits(train.x[rows])
         labels = train.y[rows]
@@ -241,8 +251,8 @@ class _Run:
         self.seen += rows.shape[1]
 
     def validate(self, val: Split, desc: str) -> None:
-        """One validation pass: a history row per live training, a new best or one more pass without one;
-        trainings out of patience stop and leave the stack."""
+        """One validation pass: a history row per live training and maybe a new best; trainings `patience`
+        steps past their best stop and leave the stack."""
         logits = self.stack.predict(val.x)
         val_loss = cross_entropy(logits, val.y.expand(self.stack.k, -1))
         self.check_finite(val_loss, desc, "validation")
