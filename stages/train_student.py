@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -35,7 +36,7 @@ from c2q.scoring import accuracy, confusion_matrix
 from c2q.shots import errors_with_shots
 from c2q.splits import Split, load_splits, per_class_subset
 from c2q.student import Student
-from c2q.train import LossFn, Recipe, Training, cross_entropy, fit, predict_states
+from c2q.train import LossFn, Recipe, Result, Training, cross_entropy, fit, predict_states
 from c2q.trainings import code_digests, is_done, remove_stale, training_key
 from c2q.tracking import stage_run
 from c2q.variants import parse_student
@@ -137,12 +138,24 @@ def off_simulator(model: Student, test: Split, shot_counts: list[int], seed: int
     return {"test_error_shots": errors[shot_counts[0]], "test_error_by_shots": {str(s): e for s, e in errors.items()}}
 
 
+@dataclass
+class Trained:
+    """One seed's training, done: where it started, what it trained on, its best weights and test logits."""
+
+    seed: int
+    init_digest: str
+    train_samples: int
+    state: dict[str, torch.Tensor]
+    result: Result
+    test_logits: torch.Tensor
+
+
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
     params = load_params()
     variant = parse_student(args.student)
     name, seeds = run_name(args), params.seeds
-    group = (args.role, args.dataset, args.student)
+    folders = paths.student_folders(args.role, args.dataset, args.student, args.teacher)
     tags = {
         "dataset": args.dataset, "student": args.student, "reduction": variant.reduction,
         "encoding": variant.encoding, "qubits": variant.qubits, "teacher": args.teacher or "none",
@@ -153,70 +166,83 @@ def main(argv: list[str]) -> None:
         digests = tracker.log_inputs(input_paths(args))
         meta = load_json(paths.meta_file(args.dataset))
         classes = meta["class_subset"]
-        tags["classes"] = classes if classes == "all" else ",".join(map(str, classes))
-        recipe_params = {k: v for k, v in logged.items() if k != "seeds"}
-        code = code_digests(CODE)
+        tags.update(classes=classes if classes == "all" else ",".join(map(str, classes)), role=args.role)
+        recipe_params, code = {k: v for k, v in logged.items() if k != "seeds"}, code_digests(CODE)
         keys = {s: training_key(name, recipe_params, s, digests, code) for s in seeds}
-        todo = [s for s in seeds if not is_done(paths.student_metrics(*group, s, args.teacher), keys[s])]
+        todo = [s for s in seeds if not is_done(paths.student_metrics(*ids(args, s)), keys[s])]
         # Only finished trainings keep their files: no stale result is left to look valid.
-        remove_stale(paths.student_folders(*group, args.teacher), {paths.seed_stem(s) for s in seeds if s not in todo})
+        remove_stale(folders, {paths.seed_stem(s) for s in seeds if s not in todo})
         print(f"{name}: {len(todo)} of {len(seeds)} trainings to run", flush=True)
         if todo:
-            train_seeds(args, params, todo, keys, name, tracker, {**tags, "role": args.role}, logged,
-                        [c["name"] for c in meta["classes"]])
+            class_names = [c["name"] for c in meta["classes"]]
+            splits = load_splits(paths.features_file(args.dataset, args.student))
+            model, trained = train_seeds(args, params, todo, [keys[s] for s in todo], splits, len(class_names))
+            for t in trained:
+                record(tracker, args, params, model, t, splits, class_names, keys[t.seed], logged, tags)
+            paths.checkpoint(name).unlink(missing_ok=True)  # only now: every training's record is complete
         tracker.log_metrics({"trainings": len(seeds), "trained": len(todo)})
 
 
-def train_seeds(args, params: Params, seeds: list[int], keys: dict[int, str], name: str, tracker, tags: dict,
-                logged: dict, class_names: list[str]) -> None:
-    """Train `seeds` side by side, then record each: its files, its MLflow run, its metrics file last."""
-    cfg, variant = params.student, parse_student(args.student)
-    splits = load_splits(paths.features_file(args.dataset, args.student))
-    train, test = splits["train"], splits["test"]
-    model = Student(train.x[0].numel(), len(class_names), variant, cfg.layers, cfg.simulator)
-    inits, trainings = [], []
+def ids(args: argparse.Namespace, seed: int) -> tuple:
+    """The arguments of a training's paths (c2q.paths.student_*)."""
+    return args.role, args.dataset, args.student, seed, args.teacher
+
+
+def train_seeds(args, params: Params, seeds: list[int], keys: list[str], splits: dict[str, Split],
+                n_classes: int) -> tuple[Student, list[Trained]]:
+    """Train `seeds` side by side, each from its own initial weights on its own subset; the model they
+    share and one Trained per seed."""
+    cfg, variant, train = params.student, parse_student(args.student), splits["train"]
+
+    def student() -> Student:
+        return Student(train.x[0].numel(), n_classes, variant, cfg.layers, cfg.simulator)
+
+    model, inits, trainings = student(), [], []
     for seed in seeds:
-        torch.manual_seed(seed)
-        inits.append(Student(train.x[0].numel(), len(class_names), variant, cfg.layers, cfg.simulator).state_dict())
+        torch.manual_seed(seed)  # a seed's baseline and distilled students start from the same weights
+        inits.append(student().state_dict())
         trainings.append(Training(f"seed {seed}", seed, per_class_subset(train.y, params.data.train_per_class, seed)))
-    checkpoint = paths.checkpoint(name)
     results = fit(model, inits, trainings, train, splits["val"], loss_fn=loss_for(args, params, train),
-                  recipe=Recipe.of(cfg), desc=name, checkpoint=checkpoint, keys=[keys[s] for s in seeds])
-    test_logits = predict_states(model, [state for state, _ in results], test.x)
-    ids = (args.role, args.dataset, args.student)
-    for seed, init, training, (state, result), logits in zip(seeds, inits, trainings, results, test_logits):
-        model.load_state_dict(state)
-        test_accuracy = accuracy(logits, test.y)
-        counts = model.parameter_counts()
-        metrics = {
-            "key": keys[seed], "best_step": result.best_step, "steps": result.steps, "hit_cap": result.hit_cap,
-            "best_val_accuracy": result.best_val_accuracy, "test_accuracy": test_accuracy,
-            "test_error": 1 - test_accuracy, "quantum_parameters": counts["quantum"],
-            "classical_parameters": counts["classical"], "init_digest": weights_digest(init),
-            "train_samples": len(training.rows),
-            **off_simulator(model, test, params.evaluate.shot_counts, seed,
-                            paths.student_qasm(*ids, seed, args.teacher)),
-        }
-        run = f"{name}/{paths.seed_stem(seed)}"
-        warning = chance_warning(run, result.best_val_accuracy, splits["val"], len(class_names))
-        metrics["near_chance"] = warning is not None
-        if warning:
-            print(f"warning: {warning}", file=sys.stderr, flush=True)
-        model_file, curve_file = paths.student_model(*ids, seed, args.teacher), paths.student_curve(*ids, seed, args.teacher)
-        confusion = paths.student_confusion(*ids, seed, args.teacher)
-        save_tensors(state, model_file)
-        save_json(result.history, curve_file)
-        write_confusion(run, confusion, logits, test, class_names)
-        tracker.log_training(
-            run, {**logged, "seed": seed}, metrics, result.history,
-            {**tags, "seed": seed, "near_chance": metrics["near_chance"], "hit_cap": result.hit_cap,
-             **({"warning": warning} if warning else {})},
-            artifacts=(model_file, paths.student_qasm(*ids, seed, args.teacher), curve_file, confusion,
-                       confusion.with_suffix(".png")))
-        save_json(metrics, paths.student_metrics(*ids, seed, args.teacher))
-        print(f"{run}: best step {result.best_step} of {result.steps}{' (the cap)' if result.hit_cap else ''}, "
-              f"val acc {result.best_val_accuracy:.4f}, test acc {test_accuracy:.4f}", flush=True)
-    checkpoint.unlink(missing_ok=True)
+                  recipe=Recipe.of(cfg), desc=run_name(args), checkpoint=paths.checkpoint(run_name(args)), keys=keys)
+    test_logits = predict_states(model, [state for state, _ in results], splits["test"].x)
+    return model, [Trained(seed, weights_digest(init), len(training.rows), state, result, logits)
+                   for seed, init, training, (state, result), logits
+                   in zip(seeds, inits, trainings, results, test_logits)]
+
+
+def record(tracker, args, params: Params, model: Student, t: Trained, splits: dict[str, Split],
+           class_names: list[str], key: str, logged: dict, tags: dict) -> None:
+    """One training's files (weights, circuit, curve, confusion matrix), its MLflow run, its metrics file last."""
+    model.load_state_dict(t.state)
+    test, result = splits["test"], t.result
+    test_accuracy = accuracy(t.test_logits, test.y)
+    counts = model.parameter_counts()
+    metrics = {
+        "key": key, "best_step": result.best_step, "steps": result.steps, "hit_cap": result.hit_cap,
+        "best_val_accuracy": result.best_val_accuracy, "test_accuracy": test_accuracy, "test_error": 1 - test_accuracy,
+        "quantum_parameters": counts["quantum"], "classical_parameters": counts["classical"],
+        "init_digest": t.init_digest, "train_samples": t.train_samples,
+        **off_simulator(model, test, params.evaluate.shot_counts, t.seed, paths.student_qasm(*ids(args, t.seed))),
+    }
+    run = f"{run_name(args)}/{paths.seed_stem(t.seed)}"
+    warning = chance_warning(run, result.best_val_accuracy, splits["val"], len(class_names))
+    metrics["near_chance"] = warning is not None
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+    model_file, curve_file = paths.student_model(*ids(args, t.seed)), paths.student_curve(*ids(args, t.seed))
+    confusion = paths.student_confusion(*ids(args, t.seed))
+    save_tensors(t.state, model_file)
+    save_json(result.history, curve_file)
+    write_confusion(run, confusion, t.test_logits, test, class_names)
+    tracker.log_training(
+        run, {**logged, "seed": t.seed}, metrics, result.history,
+        {**tags, "seed": t.seed, "near_chance": metrics["near_chance"], "hit_cap": result.hit_cap,
+         **({"warning": warning} if warning else {})},
+        artifacts=(model_file, paths.student_qasm(*ids(args, t.seed)), curve_file, confusion,
+                   confusion.with_suffix(".png")))
+    save_json(metrics, paths.student_metrics(*ids(args, t.seed)))
+    print(f"{run}: best step {result.best_step} of {result.steps}{' (the cap)' if result.hit_cap else ''}, "
+          f"val acc {result.best_val_accuracy:.4f}, test acc {test_accuracy:.4f}", flush=True)
 
 
 if __name__ == "__main__":
