@@ -10,8 +10,9 @@ and a run is marked FINISHED only after everything in it was logged.
 
 Metric names: learning curves (`train_loss`, `train_accuracy`, `val_loss`,
 `val_accuracy`, and `epoch`) are logged with step = optimiser step, one point
-per validation pass, and nothing else is logged under those keys; a stage's final numbers (`best_val_accuracy`, `test_error`, ...)
-have names of their own, the same as in its metrics file.
+per validation pass, and nothing else is logged under those keys; final
+numbers (`best_val_accuracy`, `test_error`, ...) have names of their own, the
+same as in the metrics file.
 """
 
 from __future__ import annotations
