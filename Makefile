@@ -1,11 +1,12 @@
 # Entry points: `make pipeline` installs and runs the paper's pipeline, `make study` the regime map
-# (study/dvc.yaml, README: "When does distillation help?"), `make test` runs the tests.
+# (study/dvc.yaml, docs/study.md), `make test` runs every test (what CI runs), `make test-fast` the unit tests
+# (no pipeline run, no server).
 # Offline: C2Q_DATA_MIRROR=../shared/datasets make pipeline
-# `make tracking-server` starts MLflow on PostgreSQL in .tracking/ (README: "Working as a team").
+# `make tracking-server` starts MLflow on PostgreSQL in .tracking/ (docs/team.md).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install pipeline study test tracking-server
+.PHONY: install pipeline study test test-fast tracking-server
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -24,5 +25,8 @@ study: install
 test: install
 	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m pytest -q
 
+test-fast: install
+	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m pytest -q -m "not pipeline and not server"
+
 tracking-server: install
-	$(PY) -m c2q.tracking_server --dir .tracking
+	$(PY) -m c2q.tracking.server --dir .tracking

@@ -15,15 +15,15 @@ import time
 
 import torch
 
-from c2q import paths
-from c2q.config import load_params
-from c2q.distill import distillation_losses
-from c2q.io import load_tensors
-from c2q.scoring import accuracy
-from c2q.splits import load_splits, per_class_subset
-from c2q.student import Student
-from c2q.train import Recipe, Training, cross_entropy, fit, predict_states
-from c2q.variants import parse_student
+from c2q.core import paths
+from c2q.core.config import load_params
+from c2q.core.io import load_tensors
+from c2q.core.variants import parse_student
+from c2q.data.splits import load_splits, per_class_subset
+from c2q.models.student import Student
+from c2q.training.distill import distillation_losses
+from c2q.training.engine import Recipe, Training, cross_entropy, fit, predict_states
+from c2q.training.scoring import accuracy
 
 
 def main() -> None:

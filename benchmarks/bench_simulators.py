@@ -22,11 +22,11 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from c2q.circuits import cnot_ring_permutation, run_fused, run_torchquantum, z_signs
-from c2q.variants import parse_student
-from c2q.runtime import keep_freed_memory
-from c2q.student import Student
-from c2q.teachers import build_teacher
+from c2q.core.runtime import keep_freed_memory
+from c2q.core.variants import parse_student
+from c2q.models.circuits import cnot_ring_permutation, run_fused, run_torchquantum, z_signs
+from c2q.models.student import Student
+from c2q.models.teachers import build_teacher
 
 LAYERS = 2
 

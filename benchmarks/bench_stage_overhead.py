@@ -3,7 +3,7 @@
 In a temporary copy of the repository (digits, no download), `dvc repro`
 first builds everything once. Then, per round and mode, it forces the student
 stages again (`dvc repro -f -s --glob 'train_*@*'`): each finds its seeds
-trained already (c2q.trainings) and trains nothing, so a stage's wall time is
+trained already (c2q.training.reuse) and trains nothing, so a stage's wall time is
 all fixed cost: process start, imports, opening the MLflow store, logging its
 run and inputs, checking its trainings, and DVC's own bookkeeping. Per stage
 = (wall time - a no-op `dvc repro`) / stages. `cold` (C2Q_WARM=0) runs every

@@ -15,8 +15,8 @@ import gc
 import sys
 from typing import Callable
 
-from c2q.errors import StageError
-from c2q.runtime import keep_freed_memory
+from c2q.core.errors import StageError
+from c2q.core.runtime import keep_freed_memory
 
 
 def run(main: Callable[[list[str]], None]) -> None:

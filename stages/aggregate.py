@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from c2q import hardware_report, paths, report
-from c2q.config import Params, load_params, select
-from c2q.io import atomic_path, load_json, save_json
-from c2q.tracking import stage_run
-from c2q.variants import parse_student
+from c2q.core import paths
+from c2q.core.config import Params, load_params, select
+from c2q.core.io import atomic_path, load_json, save_json
+from c2q.core.variants import parse_student
+from c2q.reporting import hardware_table as hardware_report
+from c2q.reporting import error_table as report
+from c2q.tracking.runs import stage_run
 from stages import run
 
 
@@ -34,7 +36,7 @@ def params_read(args: argparse.Namespace) -> list[str]:
 
 def metrics_files(params: Params) -> tuple[list[Path], list[tuple[dict, Path]]]:
     """(teacher summaries per dataset, [(student record without its numbers, its metrics file)]).
-    A quantum student's record names its noisy evaluation's file too (`noise_file`)."""
+    A quantum student's record names its off-simulator evaluation's file too (`evaluation_file`)."""
     classes = params.data.classes
     classes = classes if classes == "all" else ",".join(map(str, classes))
     students = []
@@ -44,7 +46,7 @@ def metrics_files(params: Params) -> tuple[list[Path], list[tuple[dict, Path]]]:
             record = {"dataset": dataset, "student": student, "reduction": v.reduction, "encoding": v.encoding,
                       "qubits": v.qubits, "classes": classes, "role": role, "teacher": teacher or "none", "seed": seed}
             if not v.classical:
-                record["noise_file"] = paths.noise_metrics(role, dataset, student, seed, teacher)
+                record["evaluation_file"] = paths.evaluation_metrics(role, dataset, student, seed, teacher)
             students.append((record, paths.student_metrics(role, dataset, student, seed, teacher)))
     return [paths.logits_metrics(d) for d in params.datasets], students
 
@@ -59,16 +61,18 @@ def collect(datasets: list[str], teacher_files: list[Path],
         m = load_json(path)
         numbers = ("test_error", "quantum_parameters", "classical_parameters", "near_chance", "hit_cap")
         row = {**record, **{k: m[k] for k in numbers}}
-        if noise_file := row.pop("noise_file", None):
-            row.update(off_simulator(m, load_json(noise_file)))
+        if evaluation_file := row.pop("evaluation_file", None):
+            row.update(off_simulator(load_json(evaluation_file)))
         students.append(row)
     return pd.DataFrame(students), pd.DataFrame(teachers)
 
 
-def off_simulator(student: dict, noise: dict) -> dict:
-    """A quantum student's numbers for c2q.hardware_report: its stage's shot error and its noisy evaluation."""
+def off_simulator(evaluation: dict) -> dict:
+    """A quantum student's numbers for c2q.reporting.hardware_table: its shot error on the test set and its
+    noisy evaluation on the subset (stage evaluate)."""
+    noise = evaluation["noisy_subset"]
     return {
-        "test_error_shots": student["test_error_shots"], "shots": noise["shots"], "images": noise["images"],
+        "test_error_shots": evaluation["test_error_shots"], "shots": noise["shots"], "images": noise["images"],
         "subset_exact": noise["test_error_exact"], "subset_device": noise["test_error_device"],
         "subset_noisy": noise["test_error_noisy"], "noise": noise["noise"], "device": noise["device"],
         "depth": noise["device_circuit"]["depth"], "two_qubit_gates": noise["device_circuit"]["two_qubit_gates"],
@@ -107,8 +111,8 @@ def main(argv: list[str]) -> None:
     logged = select(params, params_read(args))
     with stage_run(run_name(args), params.mlflow.experiment, logged, {"role": "aggregate"}) as tracker:
         teacher_files, student_files = metrics_files(params)
-        noise_files = [r["noise_file"] for r, _ in student_files if "noise_file" in r]
-        tracker.log_inputs(teacher_files + [p for _, p in student_files] + noise_files)
+        evaluation_files = [r["evaluation_file"] for r, _ in student_files if "evaluation_file" in r]
+        tracker.log_inputs(teacher_files + [p for _, p in student_files] + evaluation_files)
         headline = write_tables(*collect(params.datasets, teacher_files, student_files))
         tracker.log_metrics(headline)
         for path in (paths.ERROR_TABLE_CSV, paths.GAINS_CSV, paths.HARDWARE_CSV, paths.NOISE_GAINS_CSV,

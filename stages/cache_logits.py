@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import argparse
 
-from c2q import paths
-from c2q.config import Params, load_params, select
-from c2q.io import atomic_path, load_json, load_tensors, save_json, save_tensors
-from c2q.registry import ENSEMBLE
-from c2q.splits import Split, load_splits
-from c2q.teachers import build_teacher, ensemble_logits
-from c2q.scoring import accuracy, predict
-from c2q.tracking import stage_run
+from c2q.core import paths
+from c2q.core.config import Params, load_params, select
+from c2q.core.io import atomic_path, load_json, load_tensors, save_json, save_tensors
+from c2q.data.splits import Split, load_splits
+from c2q.models.names import ENSEMBLE
+from c2q.models.teachers import build_teacher, ensemble_logits
+from c2q.tracking.runs import stage_run
+from c2q.training.scoring import accuracy, predict
 from stages import run, stage_name
 
 

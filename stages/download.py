@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from c2q import data, paths
-from c2q.config import load_params
-from c2q.io import atomic_path, save_json
-from c2q.tracking import stage_run
+from c2q.core import paths
+from c2q.core.config import load_params
+from c2q.core.io import atomic_path, save_json
+from c2q.data.raw import SOURCES, fetch, mirror_from_env
+from c2q.tracking.runs import stage_run
 from stages import run, stage_name
 
 
@@ -28,14 +29,14 @@ def params_read(args: argparse.Namespace) -> list[str]:
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
     params = load_params()
-    mirror = data.mirror_from_env()
+    mirror = mirror_from_env()
     name = run_name(args)
     with stage_run(name, params.mlflow.experiment, {}, {"dataset": args.dataset, "role": "data"}) as tracker:
         out = paths.raw_dir(args.dataset)
         with atomic_path(out) as tmp:
-            source = data.fetch(args.dataset, tmp, mirror)
+            source = fetch(args.dataset, tmp, mirror)
             save_json(
-                {"dataset": args.dataset, "source": source, "checksums": data.SOURCES[args.dataset].files},
+                {"dataset": args.dataset, "source": source, "checksums": SOURCES[args.dataset].files},
                 tmp / "manifest.json",
             )
         tracker.log_artifact(out / "manifest.json")

@@ -13,14 +13,16 @@ import argparse
 
 import torch
 
-from c2q import data, paths
-from c2q.config import DataParams, load_params, select
-from c2q.io import atomic_path, save_json, save_tensors
-from c2q.reduce import Reducer
-from c2q.registry import DATASETS
-from c2q.splits import SPLITS, make_splits, normalise
-from c2q.tracking import stage_run
-from c2q.variants import parse_student
+from c2q.core import paths
+from c2q.core.config import DataParams, load_params, select
+from c2q.core.datasets import DATASETS
+from c2q.core.io import atomic_path, save_json, save_tensors
+from c2q.core.variants import parse_student
+from c2q.data.raw import load_raw
+from c2q.data.reduce import Reducer
+from c2q.data.splits import SPLITS, normalise
+from c2q.data.splitting import make_splits
+from c2q.tracking.runs import stage_run
 from stages import run, stage_name
 
 
@@ -74,7 +76,7 @@ def main(argv: list[str]) -> None:
     logged = select(params, params_read(args))
     with stage_run(name, params.mlflow.experiment, logged, {"dataset": args.dataset, "role": "data"}) as tracker:
         tracker.log_inputs([paths.raw_dir(args.dataset)])
-        raw = data.load_raw(args.dataset, paths.raw_dir(args.dataset))
+        raw = load_raw(args.dataset, paths.raw_dir(args.dataset))
         classes = None if cfg.classes == "all" else cfg.classes
         splits = make_splits(raw, cfg.val_fraction, cfg.split_seed, cfg.max_samples, classes)
         meta = describe(args.dataset, cfg, splits)

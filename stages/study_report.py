@@ -10,14 +10,14 @@ import argparse
 
 import pandas as pd
 
-from c2q import paths
-from c2q import study_report as report
-from c2q.config import load_params
-from c2q.io import atomic_path, load_json, save_json
-from c2q.registry import DATASETS
-from c2q.study import NOTEBOOKS, map_arms, notebook_arms
-from c2q.study_config import StudyParams, load_study_params
-from c2q.tracking import stage_run
+from c2q.core import paths
+from c2q.core.config import load_params
+from c2q.core.datasets import DATASETS
+from c2q.core.io import atomic_path, load_json, save_json
+from c2q.study import report
+from c2q.study.arms import NOTEBOOKS, map_arms, notebook_arms
+from c2q.study.config import StudyParams, load_study_params
+from c2q.tracking.runs import stage_run
 from stages import run
 
 OUT = paths.STUDY_RESULTS

@@ -13,17 +13,17 @@ import argparse
 
 import torch
 
-from c2q import paths
-from c2q.config import load_params, select
-from c2q.io import save_json, save_tensors
-from c2q.registry import ENSEMBLE, TRAINED_TEACHERS
-from c2q.splits import load_splits
-from c2q.study_config import load_study_params
-from c2q.teachers import build_teacher, ensemble_logits
-from c2q.scoring import accuracy, predict
-from c2q.train import Recipe, fit_one
-from c2q.trainings import training_key
-from c2q.tracking import stage_run
+from c2q.core import paths
+from c2q.core.config import load_params, select
+from c2q.core.io import save_json, save_tensors
+from c2q.data.splits import load_splits
+from c2q.models.names import ENSEMBLE, TRAINED_TEACHERS
+from c2q.models.teachers import build_teacher, ensemble_logits
+from c2q.study.config import load_study_params
+from c2q.tracking.runs import stage_run
+from c2q.training.engine import Recipe, fit_one
+from c2q.training.reuse import training_key
+from c2q.training.scoring import accuracy, predict
 from stages import run, stage_name
 
 

@@ -1,15 +1,15 @@
 """Study stages study_map and study_notebooks: every training of one cell (dataset, group, student seed).
 
 group is a training size of the map (images per class, or `all`) or `notebooks`
-(the paper notebooks' configurations). The cell's trainings (c2q.study) run
+(the paper notebooks' configurations). The cell's trainings (c2q.study.arms) run
 side by side per student and class subset, each writes its own metrics file
 and its own MLflow run (nested under the stage's) tagged with every study axis.
 
 Every training follows the main pipeline's one recipe (params.yaml's
-`student`, c2q.train). A training whose metrics file is already there with the
+`student`, c2q.training.engine). A training whose metrics file is already there with the
 same key (its arm, recipe, size, seed, input files and the code) is not run
 again, so adding a setting reruns this stage but trains only the new arms;
-files of arms no longer in the params are removed (c2q.trainings). DVC keeps
+files of arms no longer in the params are removed (c2q.training.reuse). DVC keeps
 the folder between runs (`persist: true` in study/dvc.yaml) for that reason.
 """
 
@@ -17,24 +17,25 @@ from __future__ import annotations
 
 import argparse
 
-from c2q import paths
-from c2q.cells import by_group, train_arms
-from c2q.config import load_params
-from c2q.io import load_tensors, save_json
-from c2q.splits import load_splits
-from c2q.study import NOTEBOOKS, Arm, cell_arms, cell_size, teacher_seed
-from c2q.study_config import StudyParams, load_study_params
-from c2q.train import Recipe
-from c2q.trainings import code_digests, is_done, remove_stale, training_key
-from c2q.tracking import stage_run
+from c2q.core import paths
+from c2q.core.config import load_params
+from c2q.core.io import load_tensors, save_json
+from c2q.data.splits import load_splits
+from c2q.study.arms import NOTEBOOKS, Arm, cell_arms, cell_size, teacher_seed
+from c2q.study.cells import by_group, train_arms
+from c2q.study.config import StudyParams, load_study_params
+from c2q.tracking.runs import stage_run
+from c2q.training.engine import Recipe
+from c2q.training.reuse import code_digests, is_done, remove_stale, training_key
 from stages import run, stage_name
 
 
 # The code a training's result depends on: dvc.yaml lists the same files for this stage (a test holds
 # them equal), and a change to any of them trains every arm again.
-CODE = ("stages/study_train.py", "c2q/cells.py", "c2q/circuits.py", "c2q/distill.py", "c2q/io.py",
-        "c2q/registry.py", "c2q/scoring.py", "c2q/splits.py", "c2q/student.py", "c2q/study.py", "c2q/train.py",
-        "c2q/trainings.py", "c2q/variants.py")
+CODE = ("stages/study_train.py", "c2q/core/io.py", "c2q/core/variants.py", "c2q/data/splits.py",
+        "c2q/models/circuits.py", "c2q/models/names.py", "c2q/models/student.py", "c2q/study/arms.py",
+        "c2q/study/cells.py", "c2q/training/distill.py", "c2q/training/engine.py", "c2q/training/methods.py",
+        "c2q/training/reuse.py", "c2q/training/schedules.py", "c2q/training/scoring.py")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

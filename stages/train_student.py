@@ -1,15 +1,16 @@
 """Stages train_baseline and train_distilled: every seed of one student, side by side.
 
 baseline:  cross-entropy only; one stage per (dataset, student).
-distilled: `distill.method`'s loss (c2q.distill) against one teacher's cached logits; one stage per
+distilled: `distill.method`'s loss (c2q.training.distill) against one teacher's cached logits; one stage per
            (dataset, student, teacher).
-Each seed is a training of its own, and all seeds train at once in the one engine (c2q.train) with
+Each seed is a training of its own, and all seeds train at once in the one engine (c2q.training.engine) with
 the recipe of params.yaml's `student` section. A seed's baseline and distilled students start from
 the same initial weights and train on the same `data.train_per_class` subset of the train split
 (drawn with the seed); each selects its step on validation and is evaluated on test once.
 
-Each training writes its own files (weights, circuit, curve, confusion matrix; its metrics file last)
-and its own MLflow run, nested under the stage's. A seed whose metrics file holds the same key (params,
+Each training writes its own files (weights, learning curve; its metrics file last) and its own MLflow
+run, nested under the stage's. What a trained student does off the simulator (finite shots, noise, its
+circuit as OpenQASM 3, its confusion matrix) is stage evaluate's job, so those params retrain nothing. A seed whose metrics file holds the same key (params,
 seed, input files, code) is not trained again, so adding a seed trains that seed only; the files of
 seeds no longer in `seeds` are removed. DVC keeps the stage's folders between runs (`persist: true`).
 """
@@ -24,29 +25,26 @@ from pathlib import Path
 
 import torch
 
-from c2q import paths
-from c2q.circuits import QuantumLayer
-from c2q.config import Params, load_params, select
-from c2q.distill import distillation_losses
-from c2q.errors import StageInputError
-from c2q.figures import plot_confusion
-from c2q.io import atomic_path, load_json, load_tensors, save_json, save_tensors
-from c2q.qiskit_export import to_qasm3
-from c2q.scoring import accuracy, confusion_matrix
-from c2q.shots import errors_with_shots
-from c2q.splits import Split, load_splits, per_class_subset
-from c2q.student import Student
-from c2q.train import LossFn, Recipe, Result, Training, cross_entropy, fit, predict_states
-from c2q.trainings import code_digests, is_done, remove_stale, training_key
-from c2q.tracking import stage_run
-from c2q.variants import parse_student
+from c2q.core import paths
+from c2q.core.config import Params, load_params, select
+from c2q.core.errors import StageInputError
+from c2q.core.io import load_json, load_tensors, save_json, save_tensors
+from c2q.core.variants import parse_student
+from c2q.data.splits import Split, load_splits, per_class_subset
+from c2q.models.student import Student
+from c2q.tracking.runs import stage_run
+from c2q.training.distill import distillation_losses
+from c2q.training.engine import LossFn, Recipe, Result, Training, cross_entropy, fit, predict_states
+from c2q.training.reuse import code_digests, is_done, remove_stale, training_key
+from c2q.training.scoring import accuracy
 from stages import run, stage_name
 
 # The code a training's result depends on: dvc.yaml lists the same files for this stage (a test holds
 # them equal), and a change to any of them trains every seed again.
-CODE = ("stages/train_student.py", "c2q/circuits.py", "c2q/distill.py", "c2q/figures.py", "c2q/io.py",
-        "c2q/qiskit_export.py", "c2q/registry.py", "c2q/scoring.py", "c2q/shots.py", "c2q/splits.py",
-        "c2q/student.py", "c2q/train.py", "c2q/trainings.py", "c2q/variants.py")
+CODE = ("stages/train_student.py", "c2q/core/io.py", "c2q/core/variants.py", "c2q/data/splits.py",
+        "c2q/models/circuits.py", "c2q/models/names.py", "c2q/models/student.py", "c2q/training/distill.py",
+        "c2q/training/engine.py", "c2q/training/methods.py", "c2q/training/reuse.py",
+        "c2q/training/schedules.py", "c2q/training/scoring.py")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -66,7 +64,7 @@ def run_name(args: argparse.Namespace) -> str:
 
 
 def params_read(args: argparse.Namespace) -> list[str]:
-    return ["student", "seeds", "data.train_per_class", "evaluate.shots"] + (
+    return ["student", "seeds", "data.train_per_class"] + (
         ["distill.method", "distill.temperature", "distill.alpha"] if args.teacher else [])
 
 
@@ -114,28 +112,6 @@ def chance_warning(name: str, best_val_accuracy: float, val: Split, n_classes: i
     return (f"{name}: best validation accuracy {100 * best_val_accuracy:.1f}% is within {NEAR_CHANCE_POINTS:g} "
             f"points of chance ({100 * chance:.1f}%): this student has not learnt; check its encoding's input "
             "scale and the recipe (student.lr, student.schedule) before reading its error")
-
-
-def write_confusion(name: str, path: Path, test_logits: torch.Tensor, test: Split, class_names: list[str]) -> None:
-    """The test-set confusion matrix as JSON counts at `path` and a PNG beside it."""
-    matrix = confusion_matrix(test_logits, test.y, len(class_names))
-    save_json({"classes": class_names, "matrix": matrix}, path)
-    error = 1 - accuracy(test_logits, test.y)
-    with atomic_path(path.with_suffix(".png")) as tmp:
-        plot_confusion(matrix, class_names, f"{name}\ntest error {100 * error:.2f}%", tmp)
-
-
-def off_simulator(model: Student, test: Split, shot_counts: list[int], seed: int, qasm_path: Path) -> dict:
-    """Test errors with finite shots (the first count is the headline) and the trained circuit as OpenQASM 3.
-    A `-classical` control has no circuit: no shot errors, and its QASM file says so."""
-    if not isinstance(model.core, QuantumLayer):
-        with atomic_path(qasm_path) as tmp:
-            tmp.write_text("OPENQASM 3.0;\n// classical control: this student has no circuit\n")
-        return {"test_error_shots": None}
-    with atomic_path(qasm_path) as tmp:
-        tmp.write_text(to_qasm3(model.core.theta.detach().double().numpy()))
-    errors = errors_with_shots(model, test.x, test.y, shot_counts, seed)
-    return {"test_error_shots": errors[shot_counts[0]], "test_error_by_shots": {str(s): e for s, e in errors.items()}}
 
 
 @dataclass
@@ -212,7 +188,7 @@ def train_seeds(args, params: Params, seeds: list[int], keys: list[str], splits:
 
 def record(tracker, args, params: Params, model: Student, t: Trained, splits: dict[str, Split],
            class_names: list[str], key: str, logged: dict, tags: dict) -> None:
-    """One training's files (weights, circuit, curve, confusion matrix), its MLflow run, its metrics file last."""
+    """One training's files (weights, learning curve), its MLflow run, its metrics file last."""
     model.load_state_dict(t.state)
     test, result = splits["test"], t.result
     test_accuracy = accuracy(t.test_logits, test.y)
@@ -222,7 +198,6 @@ def record(tracker, args, params: Params, model: Student, t: Trained, splits: di
         "best_val_accuracy": result.best_val_accuracy, "test_accuracy": test_accuracy, "test_error": 1 - test_accuracy,
         "quantum_parameters": counts["quantum"], "classical_parameters": counts["classical"],
         "init_digest": t.init_digest, "train_samples": t.train_samples,
-        **off_simulator(model, test, params.evaluate.shot_counts, t.seed, paths.student_qasm(*ids(args, t.seed))),
     }
     run = f"{run_name(args)}/{paths.seed_stem(t.seed)}"
     warning = chance_warning(run, result.best_val_accuracy, splits["val"], len(class_names))
@@ -230,16 +205,13 @@ def record(tracker, args, params: Params, model: Student, t: Trained, splits: di
     if warning:
         print(f"warning: {warning}", file=sys.stderr, flush=True)
     model_file, curve_file = paths.student_model(*ids(args, t.seed)), paths.student_curve(*ids(args, t.seed))
-    confusion = paths.student_confusion(*ids(args, t.seed))
     save_tensors(t.state, model_file)
     save_json(result.history, curve_file)
-    write_confusion(run, confusion, t.test_logits, test, class_names)
     tracker.log_training(
         run, {**logged, "seed": t.seed}, metrics, result.history,
         {**tags, "seed": t.seed, "near_chance": metrics["near_chance"], "hit_cap": result.hit_cap,
          **({"warning": warning} if warning else {})},
-        artifacts=(model_file, paths.student_qasm(*ids(args, t.seed)), curve_file, confusion,
-                   confusion.with_suffix(".png")))
+        artifacts=(model_file, curve_file))
     save_json(metrics, paths.student_metrics(*ids(args, t.seed)))
     print(f"{run}: best step {result.best_step} of {result.steps}{' (the cap)' if result.hit_cap else ''}, "
           f"val acc {result.best_val_accuracy:.4f}, test acc {test_accuracy:.4f}", flush=True)

@@ -34,12 +34,12 @@ import time
 import traceback
 from pathlib import Path
 
-from c2q.invocation import pipeline_run_id
+from c2q.core.invocation import pipeline_run_id
 
-STAGES = ("download", "reduce", "train_teacher", "cache_logits", "train_student", "evaluate_noise", "aggregate",
+STAGES = ("download", "reduce", "train_teacher", "cache_logits", "train_student", "evaluate", "aggregate",
           "study_teachers", "study_train", "study_report")
 # Imports that cost seconds and that every stage would otherwise repeat: torch._dynamo is imported
-# by the first optimizer a process creates (2 s), matplotlib draws the students' confusion matrices.
+# by the first optimizer a process creates (2 s), matplotlib draws the confusion matrices and tables' figures.
 PRELOAD = ("torch", "torch._dynamo", "mlflow", "mlflow.store.tracking.sqlalchemy_store", "mlflow.data.meta_dataset",
            "matplotlib.pyplot", *(f"stages.{s}" for s in STAGES))
 # Set per invocation by DVC or the launcher; the child receives them, the server need not match them.
@@ -162,7 +162,7 @@ def serve(address: Path, idle_s: float) -> None:
     """Preload, then fork one child per request until idle for `idle_s` seconds."""
     import matplotlib
 
-    matplotlib.use("Agg")  # the backend c2q.figures selects, before pyplot is imported
+    matplotlib.use("Agg")  # the backend c2q.reporting.figures selects, before pyplot is imported
     for module in PRELOAD:
         importlib.import_module(module)
     gc.collect()

@@ -19,13 +19,13 @@ from tests.conftest import REPO
 # what the stage writes. The import walk does not enter them (what they import serves their job).
 NOT_SHAPING = {
     "c2q/__init__.py": "the package docstring",
-    "c2q/config.py": "validates params.yaml; the values it returns are declared as params",
-    "c2q/study_config.py": "validates study/params.yaml; the values it returns are declared as params",
-    "c2q/paths.py": "names paths; the paths themselves are declared as deps and outs",
-    "c2q/tracking.py": "logs to MLflow, which mirrors the files",
-    "c2q/invocation.py": "names the repository and the `dvc` invocation an MLflow run belongs to",
-    "c2q/errors.py": "defines the errors a stage reports",
-    "c2q/runtime.py": "tunes glibc's allocator; results are bit-identical either way",
+    "c2q/core/config.py": "validates params.yaml; the values it returns are declared as params",
+    "c2q/study/config.py": "validates study/params.yaml; the values it returns are declared as params",
+    "c2q/core/paths.py": "names paths; the paths themselves are declared as deps and outs",
+    "c2q/tracking/runs.py": "logs to MLflow, which mirrors the files",
+    "c2q/core/invocation.py": "names the repository and the `dvc` invocation an MLflow run belongs to",
+    "c2q/core/errors.py": "defines the errors a stage reports",
+    "c2q/core/runtime.py": "tunes glibc's allocator; results are bit-identical either way",
     "stages/__init__.py": "runs a stage: error messages and exit codes",
 }
 
@@ -82,7 +82,7 @@ def _imports(path: str) -> set[str]:
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            # `from c2q import paths` imports the submodule c2q.paths; `from c2q.io import x` imports c2q.io
+            # `from c2q import paths` imports the submodule c2q.core.paths; `from c2q.core.io import x` imports c2q.core.io
             names = [f"{node.module}.{a.name}" if _is_module(f"{node.module}.{a.name}") else node.module
                      for a in node.names]
         else:

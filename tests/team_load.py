@@ -1,5 +1,5 @@
 """One process of the tracking server's load test (tests/test_team.py): `python -m tests.team_load <worker>
-<runs> <experiment>` logs `runs` stage-like runs through c2q.tracking, as a stage does: params, a curve of 10
+<runs> <experiment>` logs `runs` stage-like runs through c2q.tracking.runs, as a stage does: params, a curve of 10
 epochs, final metrics and an artifact, under ./load/."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from c2q.tracking import stage_run
+from c2q.tracking.runs import stage_run
 
 
 def main(worker: str, runs: int, experiment: str) -> None:

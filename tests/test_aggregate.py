@@ -40,6 +40,12 @@ def _noisy(exact: float, degradation: float) -> dict:
                              "test_error": [exact, exact + degradation, exact + 2 * degradation]}}
 
 
+def _evaluation(exact: float, degradation: float) -> dict:
+    """Stage evaluate's file: the shot error on the whole test set and the noisy evaluation of the subset."""
+    return {"test_error_shots": exact + 0.01, "test_error_by_shots": {"2000": exact + 0.01},
+            "noisy_subset": _noisy(exact, degradation)}
+
+
 @pytest.fixture(scope="module")
 def aggregated(tmp_path_factory):
     root = tmp_path_factory.mktemp("aggregate")
@@ -60,15 +66,14 @@ def aggregated(tmp_path_factory):
                 hit_cap = dataset == "mnist" and student == "fc-amplitude-q4" and seed == 2
                 _write(root / f"metrics/students/baseline/{dataset}/{student}/s{seed}.json",
                        {"test_error": _error(dataset, student, seed), **common, "near_chance": near_chance,
-                        "hit_cap": hit_cap, "test_error_shots": _error(dataset, student, seed) + 0.01})
-                _write(root / f"metrics/noise/{dataset}/baseline/{student}-s{seed}.json",
-                       _noisy(_error(dataset, student, seed), 0.20 + 0.01 * seed))
+                        "hit_cap": hit_cap})
+                _write(root / f"metrics/evaluation/{dataset}/baseline/{student}/s{seed}.json",
+                       _evaluation(_error(dataset, student, seed), 0.20 + 0.01 * seed))
                 for t in TEACHERS:
                     _write(root / f"metrics/students/distilled/{dataset}/{student}-{t}/s{seed}.json",
-                           {"test_error": _error(dataset, student, seed, t), **common,
-                            "test_error_shots": _error(dataset, student, seed, t) + 0.01})
-                    _write(root / f"metrics/noise/{dataset}/distilled/{student}-{t}-s{seed}.json",
-                           _noisy(_error(dataset, student, seed, t), 0.10 + 0.02 * seed))
+                           {"test_error": _error(dataset, student, seed, t), **common})
+                    _write(root / f"metrics/evaluation/{dataset}/distilled/{student}-{t}/s{seed}.json",
+                           _evaluation(_error(dataset, student, seed, t), 0.10 + 0.02 * seed))
     # A stale file from a configuration no longer in params must not reach the table.
     _write(root / "metrics/students/baseline/mnist/fc-amplitude-q8/s0.json", {"test_error": 0.9})
     env = dict(os.environ, PYTHONPATH=str(REPO))
@@ -176,7 +181,7 @@ def test_distilled_students_that_lose_less_to_noise_show_a_positive_difference(a
 
 
 def test_a_pipeline_of_classical_controls_only_gets_an_empty_off_simulator_section(tmp_path):
-    from c2q.hardware_report import hardware_table, noise_gains, plot_error_vs_noise, to_markdown
+    from c2q.reporting.hardware_table import hardware_table, noise_gains, plot_error_vs_noise, to_markdown
 
     nothing_quantum = pd.DataFrame(columns=["dataset", "student", "role", "teacher", "seed", "test_error"])
     table, gains = hardware_table(nothing_quantum), noise_gains(nothing_quantum)

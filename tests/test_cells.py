@@ -1,12 +1,12 @@
-"""A study cell's arms (c2q.cells): one student under many losses, side by side, each as it would train alone."""
+"""A study cell's arms (c2q.study.cells): one student under many losses, side by side, each as it would train alone."""
 
 import torch
 
-from c2q.cells import arms_loss, class_subset, train_arms
-from c2q.splits import Split
-from c2q.study import Arm
-from c2q.study_config import Setting
-from c2q.train import Recipe
+from c2q.data.splits import Split
+from c2q.study.arms import Arm
+from c2q.study.cells import arms_loss, class_subset, train_arms
+from c2q.study.config import Setting
+from c2q.training.engine import Recipe
 
 RECIPE = Recipe(batch_size=16, lr=0.05, max_steps=24, eval_every=4, patience=12)
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from c2q import data
-from c2q.errors import DatasetFileError
-from c2q.splits import make_splits
+from c2q.core.errors import DatasetFileError
+from c2q.data import raw as data
+from c2q.data.splitting import make_splits
 
 BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 

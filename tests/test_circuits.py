@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from c2q.circuits import QuantumLayer, amplitude_state, azimuth_angle, encode, polar_angle
-from c2q.registry import ENCODINGS
-from c2q.student import Student
-from c2q.variants import encoder_input_size, parse_student
+from c2q.core.variants import ENCODINGS
+from c2q.core.variants import encoder_input_size, parse_student
+from c2q.models.circuits import QuantumLayer, amplitude_state, azimuth_angle, encode, polar_angle
+from c2q.models.student import Student
 from tests.statevector import encoded_state, expectations_z
 
 

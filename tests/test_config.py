@@ -1,9 +1,9 @@
 import pytest
 import yaml
 
-from c2q.config import load_params, select, validate
-from c2q.errors import ParamsError
-from c2q.variants import parse_student
+from c2q.core.config import load_params, select, validate
+from c2q.core.errors import ParamsError
+from c2q.core.variants import parse_student
 from tests.conftest import REPO, set_key
 
 
@@ -175,7 +175,7 @@ def test_shots_may_be_one_count_or_a_list_whose_first_is_the_headline():
 
 
 def load_params_from(raw):
-    from c2q.config import Params
+    from c2q.core.config import Params
 
     assert validate(raw) == []
     return Params.model_validate(raw)

@@ -3,8 +3,8 @@ import shutil
 
 import pytest
 
-from c2q import data
-from c2q.errors import DatasetFileError
+from c2q.core.errors import DatasetFileError
+from c2q.data import raw as data
 
 
 def _copy_mnist_mirror(mirror, dest):

@@ -4,9 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from c2q.variants import parse_student
-from c2q.distill import distillation_loss, distillation_losses
-from c2q.student import Student
+from c2q.core.variants import parse_student
+from c2q.models.student import Student
+from c2q.training.distill import distillation_loss, distillation_losses
 
 
 def _hand_kd(student, teacher, labels, T, alpha):

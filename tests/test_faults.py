@@ -12,8 +12,8 @@ import sys
 import pytest
 import yaml
 
-from c2q import data
-from c2q.errors import DatasetFileError
+from c2q.core.errors import DatasetFileError
+from c2q.data import raw as data
 from tests.conftest import REPO
 
 

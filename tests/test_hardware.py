@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from c2q.noise import apply_readout, circuit_cost, compile_circuit, depolarising, device_noise, device_region, \
+from c2q.offsim.noise import apply_readout, circuit_cost, compile_circuit, depolarising, device_noise, device_region, \
     fake_device, noisy_probabilities
-from c2q.qiskit_export import bind, encoding_angles, encoding_template, from_qasm3, student_circuit, student_template, \
+from c2q.offsim.qasm import bind, encoding_angles, encoding_template, from_qasm3, student_circuit, student_template, \
     to_qasm3
-from c2q.shots import errors_with_shots, output_probabilities, sample_z, z_of
-from c2q.student import Student
-from c2q.variants import encoder_input_size, parse_student
+from c2q.core.variants import encoder_input_size, parse_student
+from c2q.models.student import Student
+from c2q.offsim.shots import errors_with_shots, output_probabilities, sample_z, z_of
 
 
 def _student(encoding: str, qubits: int, seed: int = 0) -> Student:

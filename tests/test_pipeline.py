@@ -32,7 +32,7 @@ STAGES = [
     "cache_logits@mnist",
     "train_baseline@mnist-fc-amplitude-q4",
     "train_distilled@mnist-fc-amplitude-q4-lenet",
-    "evaluate_noise@mnist",
+    "evaluate@mnist",
     "aggregate",
 ]
 DOWNLOAD, REDUCE, TEACHER, LOGITS, BASELINE, DISTILLED, NOISY, AGGREGATE = STAGES
@@ -46,7 +46,7 @@ DEPENDS_ON = [
     (DISTILLED, NOISY),
     (NOISY, AGGREGATE),
 ]
-STUDENTS = 2  # one baseline, one distilled: each a nested MLflow run of its stage, and one in evaluate_noise
+STUDENTS = 2  # one baseline, one distilled: each a nested MLflow run of its stage, and one in evaluate
 
 
 @pytest.fixture(scope="module")
@@ -80,12 +80,12 @@ def test_every_stage_runs_in_order_and_writes_its_outputs(pipeline):
     assert meta["sizes"] == {"train": 300, "val": 300, "test": 300}
 
 
-NESTED = ("pipeline", "noisy_evaluation", "baseline", "distilled")
+NESTED = ("pipeline", "evaluation", "baseline", "distilled")
 
 
 def _runs(repo):
     """The stage runs (not the invocation's parent run, not the nested run of each training or of each
-    student's noisy evaluation)."""
+    student's evaluation)."""
     mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
     return mlflow.search_runs(experiment_names=["c2q-distillation"],
                               filter_string=" AND ".join(f"tags.role != '{r}'" for r in NESTED))
@@ -120,14 +120,15 @@ def test_mlflow_holds_one_run_per_stage_with_metrics(pipeline):
     assert trainings.loc[f"{DISTILLED}/s0", "params.distill.alpha"] == "0.9"
 
 
-def test_each_students_noisy_evaluation_is_a_nested_run_of_evaluate_noise(pipeline):
+def test_each_students_evaluation_is_a_nested_run_of_evaluate(pipeline):
     repo, _, _ = pipeline
     stage = _runs(repo).set_index("tags.mlflow.runName").loc[NOISY]
-    nested = mlflow.search_runs(experiment_names=["c2q-distillation"], filter_string="tags.role = 'noisy_evaluation'")
+    nested = mlflow.search_runs(experiment_names=["c2q-distillation"], filter_string="tags.role = 'evaluation'")
     assert sorted(nested["tags.mlflow.runName"]) == ["fc-amplitude-q4-lenet-s0", "fc-amplitude-q4-s0"]
     assert set(nested["tags.mlflow.parentRunId"]) == {stage["run_id"]}
     assert sorted(nested["tags.trained"]) == ["baseline", "distilled"]
-    assert nested["metrics.test_error_device"].notna().all() and set(nested["tags.device"]) == {"fake_guadalupe"}
+    assert nested["metrics.noisy_subset.test_error_device"].notna().all() and set(nested["tags.device"]) == {"fake_guadalupe"}
+    assert nested["metrics.test_error_shots"].notna().all()
 
 
 def test_error_table_has_the_expected_row(pipeline):
@@ -169,7 +170,7 @@ def test_runs_of_dvc_exp_run_temp_land_in_the_same_store(pipeline):
     runs = _runs(repo)
     new = runs[runs["tags.dvc_exp"] == "alpha-half"]
     assert len(runs) > before and sorted(new["tags.mlflow.runName"]) == [
-        "aggregate", "evaluate_noise@mnist", "train_distilled@mnist-fc-amplitude-q4-lenet"]
+        "aggregate", "evaluate@mnist", "train_distilled@mnist-fc-amplitude-q4-lenet"]
     assert set(new["params.distill.alpha"].dropna()) == {"0.5"}
     parent = mlflow.get_run(new["tags.mlflow.parentRunId"].iloc[0])
     assert parent.info.run_name == "alpha-half"

@@ -17,11 +17,11 @@ import pytest
 import torch
 import yaml
 
-from c2q.qiskit_export import from_qasm3
-from c2q.splits import load_splits
-from c2q.io import load_tensors
-from c2q.teachers import build_teacher
-from c2q.scoring import predict
+from c2q.core.io import load_tensors
+from c2q.data.splits import load_splits
+from c2q.models.teachers import build_teacher
+from c2q.offsim.qasm import from_qasm3
+from c2q.training.scoring import predict
 from tests.dvc_stages import declared_stages
 from tests.pipeline_utils import (DIGITS_STUDY, QUICK_STUDENT, commit_all, env, make_repo, mlflow_http, repro, run,
                                   set_params)
@@ -133,7 +133,7 @@ def test_every_combination_is_its_own_stage(digits):
          "cache_logits@digits"]
         + _students("train_baseline")
         + _students("train_distilled", "ensemble")
-        + ["evaluate_noise@digits", "aggregate"]
+        + ["evaluate@digits", "aggregate"]
     )
     assert sorted(ran) == sorted(expected)
 
@@ -185,7 +185,7 @@ def test_error_table_has_one_row_per_student(digits):
     assert table["ensemble.distilled_error"].notna().all()
     for name in ("errors_by_method.png", "gains.png"):
         assert (repo / "metrics/plots" / name).read_bytes()[:4] == b"\x89PNG"
-    assert (repo / "metrics/confusion/distilled/digits/fc-angle-q3-ensemble/s1.png").is_file()
+    assert (repo / "metrics/confusion/digits/distilled/fc-angle-q3-ensemble/s1.png").is_file()
     assert "reached the step cap (student.max_steps) before early stopping: " in (repo / "metrics/error_table.md").read_text()
     trainings = json.loads((repo / "metrics/summary.json").read_text())["trainings"]
     assert trainings["students"] == 8 and 0 <= trainings["hit_cap"] <= 8
@@ -197,12 +197,13 @@ def test_every_quantum_student_has_its_circuit_shot_errors_and_a_noisy_evaluatio
         for role, teacher in (("baseline", None), ("distilled", "ensemble")):
             name = f"{student}-{teacher}-s1" if teacher else f"{student}-s1"
             group = f"{student}-{teacher}" if teacher else student
-            circuit = from_qasm3((repo / f"models/students/{role}/digits/{group}/s1.qasm").read_text())
+            circuit = from_qasm3((repo / f"models/circuits/digits/{role}/{group}/s1.qasm").read_text())
             assert circuit.num_qubits == 3 and circuit.count_ops()["cx"] == 3 * 2  # a ring per layer
-            metrics = _metrics(repo, role, student, 1, teacher)
-            assert set(metrics["test_error_by_shots"]) == {"2000", "100"}
-            assert metrics["test_error_shots"] == metrics["test_error_by_shots"]["2000"]
-            noisy = json.loads((repo / f"metrics/noise/digits/{role}/{name}.json").read_text())
+            evaluation = json.loads((repo / f"metrics/evaluation/digits/{role}/{group}/s1.json").read_text())
+            assert set(evaluation["test_error_by_shots"]) == {"2000", "100"}
+            assert evaluation["test_error_shots"] == evaluation["test_error_by_shots"]["2000"]
+            assert "test_error_shots" not in _metrics(repo, role, student, 1, teacher)  # training's file: no shots
+            noisy = evaluation["noisy_subset"]
             assert noisy["device"] == "fake_guadalupe" and noisy["images"] == 30 and noisy["shots"] == 2000
             assert noisy["test_error_noisy"] == noisy["test_error_device"]
             assert noisy["device_circuit"]["two_qubit_gates"] >= 6
@@ -327,7 +328,7 @@ def test_two_stages_logging_at_once_into_a_new_sqlite_store_both_land(digits):
 def _student_files(repo) -> dict[str, tuple[int, bytes]]:
     """{path: (mtime, bytes)} of every file the student stages wrote."""
     return {p.relative_to(repo).as_posix(): (p.stat().st_mtime_ns, p.read_bytes())
-            for root in ("models/students", "metrics/students", "metrics/curves/students", "metrics/confusion")
+            for root in ("models/students", "metrics/students", "metrics/curves/students")
             for p in (repo / root).rglob("*") if p.is_file() and not p.name.startswith(".")}
 
 
@@ -342,7 +343,7 @@ def test_adding_a_seed_trains_only_the_new_seed(digits):
     proc = run(["dvc", "repro"], repo)
     ran = re.findall(r"Running stage '([^']+)'", proc.stdout)
     students = _students("train_baseline") + _students("train_distilled", "ensemble")
-    assert sorted(ran) == sorted(students + ["evaluate_noise@digits", "aggregate"])
+    assert sorted(ran) == sorted(students + ["evaluate@digits", "aggregate"])
     assert proc.stdout.count("1 of 3 trainings to run") == len(students)
     after = _student_files(repo)
     assert {p: v for p, v in after.items() if p in before} == before  # nothing trained again
@@ -364,9 +365,9 @@ def test_removing_a_seed_removes_its_files(digits):
 
 
 def test_editing_the_error_table_code_leaves_every_student_up_to_date(digits):
-    """Student stages depend on c2q/figures.py for their confusion plots, not on c2q/report.py."""
+    """The table code shapes the aggregate only."""
     repo, _ = digits
-    report = repo / "c2q/report.py"
+    report = repo / "c2q/reporting/error_table.py"
     original = report.read_text()
     report.write_text(original + "\n# an edit to the table code\n")
     try:
@@ -376,12 +377,12 @@ def test_editing_the_error_table_code_leaves_every_student_up_to_date(digits):
     assert list(due) == ["aggregate"], due
 
 
-def test_changing_the_noise_model_reruns_the_noisy_evaluation_and_no_training(digits):
+def test_changing_the_noise_model_reruns_the_evaluation_and_no_training(digits):
     repo, _ = digits
     set_params(repo, {"evaluate": {"noise": {"device": "fake_manila"}}})
     ran = repro(repo, mirror=None)
-    assert sorted(ran) == ["aggregate", "evaluate_noise@digits"]
-    noisy = json.loads((repo / "metrics/noise/digits/baseline/fc-angle-q3-s0.json").read_text())
+    assert sorted(ran) == ["aggregate", "evaluate@digits"]
+    noisy = json.loads((repo / "metrics/evaluation/digits/baseline/fc-angle-q3/s0.json").read_text())["noisy_subset"]
     assert noisy["device"] == "fake_manila"
     assert "fake_manila" in (repo / "metrics/error_table.md").read_text()
 

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from c2q.errors import ReductionError
-from c2q.reduce import Reducer
-from c2q.variants import grid_shape, reduction_problem
+from c2q.core.errors import ReductionError
+from c2q.core.variants import grid_shape, reduction_problem
+from c2q.data.reduce import Reducer
 
 
 @pytest.mark.parametrize("reduction", ["avgpool", "maxpool", "center_crop", "pca"])

@@ -21,7 +21,7 @@ STAGE = "train_baseline@digits-fc-amplitude-q3"
 OUTPUTS = ["models/students/baseline/digits/fc-amplitude-q3/s0.pt",
            "metrics/students/baseline/digits/fc-amplitude-q3/s0.json"]
 FOLDERS = ["models/students/baseline/digits/fc-amplitude-q3", "metrics/students/baseline/digits/fc-amplitude-q3",
-           "metrics/curves/students/baseline/digits/fc-amplitude-q3", "metrics/confusion/baseline/digits/fc-amplitude-q3"]
+           "metrics/curves/students/baseline/digits/fc-amplitude-q3"]
 PARAMS = {
     "datasets": ["digits"], "teachers": ["lenet"], "students": ["fc-amplitude-q3"], "seeds": [0],
     "teacher": {"lenet": {"epochs": 1, "batch_size": 64}},

@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from c2q.circuits import QuantumLayer
-from c2q.registry import ENCODINGS
-from c2q.variants import parse_student
-from c2q.splits import Split
-from c2q.student import Student
-from c2q.train import Recipe, fit_one
+from c2q.core.variants import ENCODINGS
+from c2q.core.variants import parse_student
+from c2q.data.splits import Split
+from c2q.models.circuits import QuantumLayer
+from c2q.models.student import Student
+from c2q.training.engine import Recipe, fit_one
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)

@@ -3,7 +3,8 @@
 import numpy as np
 import torch
 
-from c2q.splits import make_splits, per_class_subset
+from c2q.data.splits import per_class_subset
+from c2q.data.splitting import make_splits
 
 
 def _synthetic_raw(n_train=1000, n_test=200, classes=10, seed=0):

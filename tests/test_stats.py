@@ -3,7 +3,7 @@ import statistics
 
 import pytest
 
-from c2q.stats import paired_gain, spread
+from c2q.reporting.stats import paired_gain, spread
 
 T_975_DF2 = 4.302652729911275  # Student's t, 97.5% quantile, 2 degrees of freedom (from tables)
 T_975_DF4 = 2.7764451051977987

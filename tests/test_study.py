@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from c2q.study_config import StudyParams, load_study_params
-from c2q.config import schema_problems
-from c2q.errors import ParamsError
+from c2q.core.config import schema_problems
+from c2q.core.errors import ParamsError
+from c2q.study.config import StudyParams, load_study_params
 from tests.conftest import REPO, set_key
 from tests.pipeline_utils import DIGITS_STUDY, QUICK_STUDENT, make_repo, run, set_params
 

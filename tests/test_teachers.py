@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from c2q.teachers import AlexNet, LeNet5, build_teacher, count_parameters, ensemble_logits
+from c2q.models.teachers import AlexNet, LeNet5, build_teacher, count_parameters, ensemble_logits
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (1, 8, 8)])

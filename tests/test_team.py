@@ -27,9 +27,9 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from c2q.errors import TrackingStoreError
-from c2q.tracking import retrying
-from c2q.tracking_server import (Postgres, ServerError, mlflow_server_command, postgres_bin, start_mlflow,
+from c2q.core.errors import TrackingStoreError
+from c2q.tracking.runs import retrying
+from c2q.tracking.server import (Postgres, ServerError, mlflow_server_command, postgres_bin, start_mlflow,
                                  stop_process)
 from tests.conftest import REPO
 from tests.pipeline_utils import commit_all, env, free_port, make_repo, set_params
@@ -48,7 +48,7 @@ TINY = {
     "mlflow": {"experiment": "team"},
 }
 PIPELINE = ["download@digits", "reduce@digits", "train_teacher@digits-lenet", "cache_logits@digits", STUDENT,
-            DISTILLED, "evaluate_noise@digits", "aggregate"]
+            DISTILLED, "evaluate@digits", "aggregate"]
 IDENTITY = {"GIT_AUTHOR_NAME": "c2q tests", "GIT_AUTHOR_EMAIL": "tests@c2q.invalid",
             "GIT_COMMITTER_NAME": "c2q tests", "GIT_COMMITTER_EMAIL": "tests@c2q.invalid"}
 
@@ -110,7 +110,7 @@ def sh(cmd: list[str], cwd: Path, server: TrackingServer, check: bool = True, **
 
 def _stage_runs(server, **tags) -> list:
     """The stage runs of experiment `team` whose tags are `tags`: not the pipeline's parent runs, nor the
-    runs nested in a stage's (one per student of evaluate_noise), which carry their stage's tags."""
+    runs nested in a stage's (one per student of evaluate), which carry their stage's tags."""
     client = MlflowClient(server.url)
     experiment = client.get_experiment_by_name("team").experiment_id
     where = " and ".join([f"tags.{k} = '{v}'" for k, v in tags.items()] + ["tags.role != 'pipeline'"])
@@ -176,8 +176,14 @@ def test_the_first_run_logs_each_stage_once_to_the_shared_server_and_pushes_ever
     assert 0 <= student.data.metrics["test_error"] <= 1 and 0 <= distilled.data.metrics["test_error"] <= 1
     assert student.data.tags["mlflow.parentRunId"] == by_name[STUDENT].info.run_id
     assert "s0.pt" in files(student, "models/students/baseline/digits/fc-amplitude-q3")
-    assert {"s0.json", "s0.png"} <= files(distilled, "metrics/confusion/distilled/digits/fc-amplitude-q3-lenet")
     assert "s0.json" in files(distilled, "metrics/curves/students/distilled/digits/fc-amplitude-q3-lenet")
+    evaluations = {r.info.run_name: r for r in client.search_runs(
+        [client.get_experiment_by_name("team").experiment_id], "tags.pipeline_run = 'first' and tags.role = 'evaluation'")}
+    evaluated = evaluations["fc-amplitude-q3-lenet-s0"]
+    assert evaluated.data.tags["mlflow.parentRunId"] == by_name["evaluate@digits"].info.run_id
+    assert {"s0.json", "s0.png"} <= files(evaluated, "metrics/confusion/digits/distilled/fc-amplitude-q3-lenet")
+    assert "s0.qasm" in files(evaluated, "models/circuits/digits/distilled/fc-amplitude-q3-lenet")
+    assert 0 <= evaluated.data.metrics["test_error_shots"] <= 1
     assert "error_table.csv" in files(by_name["aggregate"], "metrics")
     assert "errors_by_method.png" in files(by_name["aggregate"], "metrics/plots")
     assert not (first / "mlflow.db").exists()  # nothing went to the local store
@@ -259,7 +265,7 @@ def test_two_workers_share_experiments_through_git_one_dvc_remote_and_one_tracki
             trainings = _training_runs(server, dvc_exp=exp)
             assert sorted(r.info.run_name for r in trainings) == [f"{STUDENT}/s{seed}", f"{DISTILLED}/s{seed}"]
             for r in trainings:
-                assert r.info.status == "FINISHED" and {"test_error", "test_error_shots"} <= set(r.data.metrics)
+                assert r.info.status == "FINISHED" and {"test_error", "best_step"} <= set(r.data.metrics)
                 assert client.list_artifacts(r.info.run_id, f"models/students/{r.data.tags['role']}/digits")
     by_worker = {name: {r.info.start_time for e in experiments if e.startswith(name) for r in _stage_runs(server, dvc_exp=e)}
                  for name in workers}
@@ -442,7 +448,7 @@ def test_make_tracking_server_starts_both_servers_keeps_runs_and_stops_on_ctrl_c
     root = Path(tempfile.mkdtemp(prefix="c2q-cli-"))
     root.chmod(0o755)  # as root, PostgreSQL runs as `postgres`, which must enter it
     port, db_port = free_port(), free_port()
-    command = [sys.executable, "-m", "c2q.tracking_server", "--dir", str(root / "tracking"), "--port", str(port),
+    command = [sys.executable, "-m", "c2q.tracking.server", "--dir", str(root / "tracking"), "--port", str(port),
                "--db-port", str(db_port), "--workers", "1"]
 
     def up() -> subprocess.Popen:

@@ -1,13 +1,13 @@
-"""The one training engine (c2q.train): K trainings side by side, early stopping, the cap, checkpoints."""
+"""The one training engine (c2q.training.engine): K trainings side by side, early stopping, the cap, checkpoints."""
 
 import pytest
 import torch
 
-from c2q.errors import NonFiniteLossError
-from c2q.splits import Split
-from c2q.student import Student
-from c2q.train import Recipe, Training, batch_starts, cross_entropy, fit, fit_one, learning_rate
-from c2q.variants import parse_student
+from c2q.core.errors import NonFiniteLossError
+from c2q.core.variants import parse_student
+from c2q.data.splits import Split
+from c2q.models.student import Student
+from c2q.training.engine import Recipe, Training, batch_starts, cross_entropy, fit, fit_one, learning_rate
 from stages.train_student import chance_warning
 
 RECIPE = Recipe(batch_size=16, lr=0.05, max_steps=18, eval_every=4, patience=None)

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from c2q import paths
+from c2q.core import paths
 from stages import warm
 from tests.pipeline_utils import env, make_repo, set_params
+
+pytestmark = pytest.mark.server
 
 STUDENT = ["train_student", "baseline", "digits", "fc-angle-q3"]
 PARAMS = {"datasets": ["digits"], "students": ["fc-angle-q3"], "seeds": [0, 1],
@@ -48,7 +50,7 @@ def test_a_stage_writes_the_same_bytes_warm_as_in_a_process_of_its_own(repo):
     cold = _stage(repo, STUDENT, warm_on=False)
     assert cold.returncode == 0, cold.stderr
     cold_files = _outputs(repo, remove=True)
-    assert len(cold_files) == 2 * 6  # two seeds: weights, circuit, metrics, curve, confusion counts and PNG
+    assert len(cold_files) == 2 * 3  # two seeds: weights, metrics, curve
     hot = _stage(repo, STUDENT, warm_on=True)  # starts the server, then runs in a forked child
     assert hot.returncode == 0, hot.stderr
     assert "test acc" in hot.stdout  # the stage's own output reaches the caller
@@ -75,7 +77,7 @@ def test_the_server_is_one_per_code_version_and_environment(repo):
     # Variables DVC or the launcher set per invocation do not matter: the child receives them anyway.
     assert warm.server_address(repo, {**environment, "DVC_ROOT": str(repo), "C2Q_PIPELINE_RUN": "x"}) == address
     assert warm.server_address(repo, {**environment, "OMP_NUM_THREADS": "1"}) != address
-    module = repo / "c2q/student.py"
+    module = repo / "c2q/models/student.py"
     source = module.read_text()
     module.write_text(source + "\n# edited\n")
     try:

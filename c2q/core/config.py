@@ -1,0 +1,316 @@
+"""params.yaml as typed objects: load it, check all of it, and say exactly what is wrong.
+
+Every stage calls `load_params()` before doing any work and reads typed values
+(`params.student.lr`). A typo stops the pipeline at once with one line per
+problem: the key, the bad value and what is allowed. Every key is required and
+nothing has a default here: params.yaml is the one place a value is written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
+
+from c2q.core.datasets import DATASETS
+from c2q.core.errors import ParamsError
+from c2q.core.variants import parse_student, reduction_problem
+from c2q.models.names import ENSEMBLE, SIMULATORS, TRAINED_TEACHERS
+from c2q.offsim.devices import DEVICES
+from c2q.training.methods import DISTILL_METHODS
+from c2q.training.schedules import SCHEDULES
+
+
+# ---- leaf types: each says what it allows ----
+
+def _unique(items: list) -> list:
+    if len(set(map(str, items))) != len(items):
+        raise ValueError(f"has repeated items {items}")
+    return items
+
+
+def _student_name(name: str) -> str:
+    parse_student(name)  # ValueError says what is wrong and what is allowed
+    return name
+
+
+def _classes(value: Any) -> Any:
+    if value == "all":
+        return value
+    if not isinstance(value, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in value):
+        raise ValueError(f"must be 'all' or a list of class indices, got {value!r}")
+    if len(value) < 2:
+        raise ValueError(f"needs at least 2 classes, got {value}")
+    if len(set(value)) != len(value):
+        raise ValueError(f"has repeated classes {value}")
+    return value
+
+
+def _per_class(value: Any) -> Any:
+    if value == "all" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return value
+    raise ValueError(f"must be 'all' or a number of images per class (an integer >= 1), got {value!r}")
+
+
+PositiveNumber = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=1)]
+Seed = Annotated[int, Field(ge=0)]
+Teacher = Literal[TRAINED_TEACHERS]
+PerClass = Annotated[Union[Literal["all"], int], BeforeValidator(_per_class)]
+
+
+def _list(item: Any) -> Any:
+    """A non-empty list without repeats."""
+    return Annotated[list[item], Field(min_length=1), AfterValidator(_unique)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# ---- sections, in params.yaml's order ----
+
+class MlflowParams(_Section):
+    experiment: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class DataParams(_Section):
+    val_fraction: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]
+    split_seed: Seed
+    classes: Annotated[Union[Literal["all"], list[int]], BeforeValidator(_classes)]
+    max_samples: Annotated[int, Field(ge=20)] | None
+    train_per_class: PerClass
+
+
+class TrainingParams(_Section):
+    epochs: Count
+    batch_size: Count
+    lr: PositiveNumber
+
+
+class LeNetParams(TrainingParams):
+    pass
+
+
+class AlexNetParams(TrainingParams):
+    # width 1/64 keeps one channel in the first layer; 4 is four times the paper's 31.8 M-parameter network
+    width: Annotated[float, Field(ge=1 / 64, le=4, allow_inf_nan=False)]
+
+
+class TeacherParams(_Section):
+    seed: Seed
+    lenet: LeNetParams
+    alexnet: AlexNetParams
+
+    def of(self, teacher: str) -> TrainingParams:
+        """The section of one trained teacher, e.g. `params.teacher.of("alexnet").lr`."""
+        return getattr(self, teacher)
+
+    def architecture(self, teacher: str) -> dict[str, Any]:
+        """The keys of a teacher's section that shape its network (all but epochs, batch_size, lr)."""
+        return self.of(teacher).model_dump(exclude=set(TrainingParams.model_fields))
+
+
+class StudentParams(_Section):
+    """The one recipe of every student, in the pipeline and the study (c2q.training.engine.Recipe)."""
+
+    layers: Count
+    simulator: Literal[SIMULATORS]
+    batch_size: Count
+    lr: PositiveNumber
+    schedule: Literal[SCHEDULES]
+    eval_every: Count
+    patience: Count
+    max_steps: Count
+
+
+class DistillParams(_Section):
+    teachers: _list(Literal[TRAINED_TEACHERS + (ENSEMBLE,)])
+    ensemble: _list(Teacher)
+    method: Literal[DISTILL_METHODS]
+    temperature: PositiveNumber
+    alpha: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+class DepolarisingParams(_Section):
+    p1: Probability
+    p2: Probability
+    readout: Annotated[float, Field(ge=0, le=0.5, allow_inf_nan=False)]
+    strengths: _list(Annotated[float, Field(ge=0, allow_inf_nan=False)])
+
+
+class NoiseParams(_Section):
+    model: Literal["device", "depolarising"]
+    device: Literal[tuple(DEVICES)]
+    images_per_class: PerClass
+    depolarising: DepolarisingParams
+
+
+class EvaluateParams(_Section):
+    shots: Union[Count, _list(Count)]
+    noise: NoiseParams
+
+    @property
+    def shot_counts(self) -> list[int]:
+        """`shots` as a list; the first count is the headline one (`test_error_shots`)."""
+        return [self.shots] if isinstance(self.shots, int) else list(self.shots)
+
+
+class Params(_Section):
+    mlflow: MlflowParams
+    datasets: _list(Literal[tuple(DATASETS)])
+    teachers: _list(Teacher)
+    students: _list(Annotated[str, AfterValidator(_student_name)])
+    seeds: _list(Seed)
+    data: DataParams
+    teacher: TeacherParams
+    student: StudentParams
+    distill: DistillParams
+    evaluate: EvaluateParams
+
+    def trainings(self) -> list[tuple[str, str, int, str | None]]:
+        """(student, role, seed, teacher) of every student trained on one dataset, in the stages' order: per
+        student and seed, the baseline, then one distilled student per teacher (teacher None for baselines)."""
+        runs = [("baseline", None)] + [("distilled", t) for t in self.distill.teachers]
+        return [(student, role, seed, teacher) for student in self.students for seed in self.seeds
+                for role, teacher in runs]
+
+
+# ---- reading and reporting ----
+
+def _key(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _section_at(loc: tuple, root: type[BaseModel]) -> type[BaseModel] | None:
+    """The model class that holds the key at `loc`'s parent, to list what is allowed there."""
+    model: Any = root
+    for part in loc[:-1]:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return None
+        model = field.annotation
+    return model
+
+
+def _describe(error: dict, root: type[BaseModel]) -> str:
+    loc, kind = error["loc"], error["type"]
+    if kind == "missing":
+        return f"{_key(loc)}: missing"
+    if kind == "extra_forbidden":
+        section = _section_at(loc, root)
+        allowed = sorted(section.model_fields) if section else []
+        return f"{_key(loc)}: unknown key; allowed here: {allowed}"
+    if kind == "model_type":
+        section = _section_at(loc + ("",), root)
+        return f"{_key(loc)}: must be a mapping with keys {sorted(section.model_fields)}, got {error['input']!r}"
+    if kind == "value_error":
+        return f"{_key(loc)}: {error['ctx']['error']}"
+    return f"{_key(loc)}: {error['msg'][0].lower()}{error['msg'][1:]}, got {error['input']!r}"
+
+
+def _cross_checks(raw: dict, invalid: set[str]) -> list[str]:
+    """Problems that involve several keys; each check runs only if the keys it reads are valid."""
+    problems = []
+
+    def valid(*keys: str) -> bool:
+        return not any(k == bad or bad.startswith((k + ".", k + "[")) or k.startswith(bad + ".")
+                       for k in keys for bad in invalid)
+
+    if valid("teachers", "distill.teachers"):
+        for t in raw["distill"]["teachers"]:
+            if t != ENSEMBLE and t not in raw["teachers"]:
+                problems.append(f"distill.teachers: {t!r} is not trained; add it to teachers {raw['teachers']}")
+    if valid("teachers", "distill.teachers", "distill.ensemble") and ENSEMBLE in raw["distill"]["teachers"]:
+        for m in raw["distill"]["ensemble"]:
+            if m not in raw["teachers"]:
+                problems.append(f"distill.ensemble: member {m!r} is not trained; add it to teachers {raw['teachers']}")
+    if valid("students", "evaluate.noise.device"):
+        device = raw["evaluate"]["noise"]["device"]
+        for name in raw["students"]:
+            v = parse_student(name)
+            if not v.classical and v.qubits > DEVICES[device].qubits:
+                problems.append(f"evaluate.noise.device: {device} has {DEVICES[device].qubits} qubits, student "
+                                f"{name!r} needs {v.qubits}; pick one of {_devices_for(v.qubits)}")
+    if valid("evaluate.noise.model", "evaluate.noise.depolarising.strengths"):
+        noise = raw["evaluate"]["noise"]
+        if noise["model"] == "depolarising" and 1 not in noise["depolarising"]["strengths"]:
+            problems.append("evaluate.noise.depolarising.strengths: must include 1, the strength that "
+                            f"evaluate.noise.model depolarising reports, got {noise['depolarising']['strengths']}")
+    if not valid("datasets"):
+        return problems
+    for dataset in raw["datasets"]:
+        info = DATASETS[dataset]
+        classes = raw["data"]["classes"] if valid("data.classes") else "all"
+        if classes != "all" and not all(0 <= c < len(info.classes) for c in classes):
+            problems.append(f"data.classes: {classes} out of range for {dataset} (0..{len(info.classes) - 1})")
+        for name in raw["students"] if valid("students") else []:
+            v = parse_student(name)
+            if problem := reduction_problem(v.reduction, v.n_features, info.image_shape):
+                problems.append(f"students: {name!r} on {dataset}: {problem} ({v.encoding} encoding "
+                                f"on {v.qubits} qubits needs {v.n_features} features)")
+    return problems
+
+
+def _devices_for(qubits: int) -> list[str]:
+    return [name for name, d in DEVICES.items() if d.qubits >= qubits]
+
+
+def schema_problems(raw: Any, root: type[BaseModel]) -> list[str]:
+    """Every way the parsed YAML `raw` breaks the schema `root`, one line each (empty when valid)."""
+    if not isinstance(raw, dict):
+        return [f"params: must be a mapping with keys {list(root.model_fields)}, got {raw!r}"]
+    try:
+        root.model_validate(raw)
+        return []
+    except ValidationError as e:
+        return [_describe(error, root) for error in e.errors(include_url=False)]
+
+
+def validate(raw: Any) -> list[str]:
+    """Return every problem in the parsed YAML `raw` (empty when valid)."""
+    problems = schema_problems(raw, Params)
+    if not isinstance(raw, dict):
+        return problems
+    invalid = {p.split(":", 1)[0] for p in problems}
+    return problems + _cross_checks(raw, invalid)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A params file parsed, or ParamsError saying why it cannot be."""
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParamsError(["file not found (run from the repository root)"], str(path)) from None
+    except yaml.YAMLError as e:
+        raise ParamsError([f"YAML syntax error: {e}"], str(path)) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml; raise ParamsError listing every problem."""
+    raw = read_yaml(path)
+    problems = validate(raw)
+    if problems:
+        raise ParamsError(problems, str(path))
+    return Params.model_validate(raw)
+
+
+def select(params: Params, keys: list[str]) -> dict[str, Any]:
+    """The nested values of dotted `keys` (for example `student`, `distill.alpha`): what a stage reads."""
+    everything, out = params.model_dump(), {}
+    for key in keys:
+        *parents, leaf = key.split(".")
+        source, target = everything, out
+        for part in parents:
+            source, target = source[part], target.setdefault(part, {})
+        target[leaf] = source[leaf]
+    return out

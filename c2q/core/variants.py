@@ -1,0 +1,88 @@
+"""A student variant from its name, and what it asks of the data: how many features, on what grid.
+
+Pure Python, no imports of torch: validation, the reduce stage and the student
+all read a variant's shape, and the names its parts may take, from here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+REDUCTIONS = ("fc", "avgpool", "maxpool", "center_crop", "pca")
+GRID_REDUCTIONS = ("avgpool", "maxpool", "center_crop")  # reductions that keep an image grid
+ENCODINGS = ("amplitude", "angle", "qubit")
+MIN_QUBITS, MAX_QUBITS = 2, 10
+
+
+def encoder_input_size(encoding: str, qubits: int) -> int:
+    """How many classical features the encoding consumes for `qubits` qubits."""
+    return {"amplitude": 2**qubits, "angle": qubits, "qubit": 2 * qubits}[encoding]
+
+
+@dataclass(frozen=True)
+class StudentVariant:
+    """A student's shape, parsed from its name `<reduction>-<encoding>-q<qubits>[-classical]`.
+
+    The `-classical` suffix names the classical control: the same student with
+    the circuit replaced by a classical layer of the same input and output sizes.
+    """
+
+    reduction: str
+    encoding: str
+    qubits: int
+    classical: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.reduction}-{self.encoding}-q{self.qubits}" + ("-classical" if self.classical else "")
+
+    @property
+    def n_features(self) -> int:
+        """Size of the encoder's input, which the reduction must produce."""
+        return encoder_input_size(self.encoding, self.qubits)
+
+
+_VARIANT = re.compile(r"^(?P<reduction>[a-z_]+)-(?P<encoding>[a-z_]+)-q(?P<qubits>\d+)(?P<classical>-classical)?$")
+
+
+def parse_student(name: str) -> StudentVariant:
+    """Parse a student variant name, raising ValueError that says what is allowed."""
+    m = _VARIANT.match(str(name))
+    if not m:
+        raise ValueError(
+            f"{name!r} is not a student variant; write <reduction>-<encoding>-q<qubits>[-classical], "
+            f"e.g. fc-amplitude-q4 or fc-amplitude-q4-classical"
+        )
+    variant = StudentVariant(m["reduction"], m["encoding"], int(m["qubits"]), bool(m["classical"]))
+    problems = []
+    if variant.reduction not in REDUCTIONS:
+        problems.append(f"reduction {variant.reduction!r} is not one of {list(REDUCTIONS)}")
+    if variant.encoding not in ENCODINGS:
+        problems.append(f"encoding {variant.encoding!r} is not one of {list(ENCODINGS)}")
+    if not MIN_QUBITS <= variant.qubits <= MAX_QUBITS:
+        problems.append(f"qubits {variant.qubits} is not in {MIN_QUBITS}..{MAX_QUBITS}")
+    elif variant.name != name:  # one name per variant: q04 and q4 would be two stages of one student
+        problems.append(f"write it as {variant.name!r}")
+    if problems:
+        raise ValueError(f"{name!r}: " + "; ".join(problems))
+    return variant
+
+
+def grid_shape(n: int) -> tuple[int, int]:
+    """The most nearly square (rows, cols) with rows * cols = n and rows <= cols."""
+    rows = max(d for d in range(1, math.isqrt(n) + 1) if n % d == 0)
+    return rows, n // rows
+
+
+def reduction_problem(reduction: str, n_features: int, image_shape: tuple[int, int, int]) -> str | None:
+    """Why `reduction` cannot produce `n_features` from images of `image_shape`, or None."""
+    c, h, w = image_shape
+    if reduction in GRID_REDUCTIONS:
+        rows, cols = grid_shape(n_features)
+        if rows > h or cols > w:
+            return f"{reduction} needs a {rows}x{cols} grid for {n_features} features but images are {h}x{w}"
+    if reduction == "pca" and n_features > c * h * w:
+        return f"pca cannot make {n_features} components from {c * h * w} pixels"
+    return None

@@ -1,0 +1,1 @@
+"""The networks: classical teachers, quantum students and their circuits."""

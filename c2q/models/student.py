@@ -1,0 +1,64 @@
+"""The student: reduction layer + quantum layer (or its classical control) + classical head."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from c2q.core.variants import StudentVariant, encoder_input_size
+from c2q.models.circuits import QuantumLayer
+
+
+class ClassicalControl(nn.Module):
+    """Stands in for the circuit: linear (encoder input -> qubits) then tanh, so its readout has
+    PauliZ's range [-1, 1]. Comparing against it shows what the quantum layer itself adds."""
+
+    def __init__(self, in_features: int, qubits: int):
+        super().__init__()
+        self.linear = nn.Linear(in_features, qubits)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.linear(features))
+
+
+def fc_reduction(in_features: int, width: int, encoding: str) -> nn.Module:
+    """The `fc` reduction: a trainable linear layer; before an angle or qubit encoding, followed by
+    batch standardisation without learnable scale (BatchNorm1d, affine=False), so the features are
+    standardised as those encodings expect however the layer's weights grow. The linear layer has no
+    bias there: the standardisation cancels it, so its gradient is rounding noise, which Adam would
+    turn into steps of full size."""
+    if encoding == "amplitude":  # amplitude encoding normalises the vector itself
+        return nn.Linear(in_features, width)
+    return nn.Sequential(nn.Linear(in_features, width, bias=False), nn.BatchNorm1d(width, affine=False))
+
+
+class Student(nn.Module):
+    """input -> [fc: trainable linear layer] -> core -> linear head, one nn.Module.
+
+    core: encoding + circuit + <Z> per qubit, or the classical control for
+    `-classical` variants. With the `fc` reduction the input is the flattened
+    image; with any other reduction it is already the encoder's input.
+    """
+
+    def __init__(self, in_features: int, n_classes: int, variant: StudentVariant, layers: int, simulator: str = "fused"):
+        super().__init__()
+        width = encoder_input_size(variant.encoding, variant.qubits)
+        if variant.reduction == "fc":
+            self.reduce = fc_reduction(in_features, width, variant.encoding)
+        elif in_features == width:
+            self.reduce = nn.Identity()
+        else:
+            raise ValueError(f"{variant.name} expects {width} input features, got {in_features}")
+        if variant.classical:
+            self.core = ClassicalControl(width, variant.qubits)
+        else:
+            self.core = QuantumLayer(variant.qubits, layers, variant.encoding, simulator)
+        self.head = nn.Linear(variant.qubits, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.core(self.reduce(x.flatten(1))))
+
+    def parameter_counts(self) -> dict[str, int]:
+        quantum = sum(p.numel() for p in self.core.parameters()) if isinstance(self.core, QuantumLayer) else 0
+        total = sum(p.numel() for p in self.parameters())
+        return {"quantum": quantum, "classical": total - quantum}

@@ -1,0 +1,1 @@
+"""Trained students off the simulator: finite shots, device noise, OpenQASM 3."""

@@ -1,0 +1,81 @@
+"""One trained quantum student off the simulator: compiled to a device and run under noise.
+
+For a subset of test images it measures, each on the same images:
+- `test_error_exact`: exact <Z> (what the student stage reports on the whole test set);
+- `test_error_shots`: <Z> from `shots` bitstrings of the exact distribution (an ideal device);
+- `test_error_device`: the circuit compiled to the fake device and run with its noise, same shots;
+- the depolarising model at every strength, same shots (compiled all-to-all);
+- `test_error_noisy`: the device's error, or the depolarising model's at strength 1 (`noise.model`);
+and the compiled circuits' depth and two-qubit gates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from c2q.core.io import load_tensors
+from c2q.core.variants import parse_student
+from c2q.models.student import Student
+from c2q.offsim.noise import circuit_cost, compile_circuit, depolarising, device_noise, fake_device, noisy_probabilities
+from c2q.offsim.qasm import encoding_angles, student_template
+from c2q.offsim.shots import head_error, output_probabilities, sample_z, z_of
+
+
+def load_student(path, in_features: int, n_classes: int, student: str) -> Student:
+    """A trained student from its weights file, in evaluation mode."""
+    state = load_tensors(path)
+    model = Student(in_features, n_classes, parse_student(student), layers=state["core.theta"].shape[0])
+    model.load_state_dict(state)
+    return model.eval()
+
+
+class Target:
+    """A device, compiled for once per evaluation: its backend and its noise."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.backend = fake_device(name)
+        self.noise = device_noise(self.backend)
+
+
+@torch.inference_mode()
+def evaluate_on_hardware(model: Student, x: torch.Tensor, labels: torch.Tensor, *, shots: int, seed: int,
+                         target: Target, noise_cfg) -> dict:
+    """The numbers above for one student on the images `x`; `noise_cfg` is params' `evaluate.noise`."""
+    model.eval()
+    layer = model.core
+    features = model.reduce(x.flatten(1))
+    angles = encoding_angles(layer.encoding, features.double().numpy())
+    template = student_template(layer.encoding, layer.theta.detach().double().numpy())
+    rng = np.random.default_rng((seed, shots))
+
+    def error(probabilities: np.ndarray) -> float:
+        return head_error(model.head, sample_z(probabilities, shots, rng), labels)
+
+    exact = output_probabilities(layer, features).numpy()
+    on_device = compile_circuit(template, target.backend, seed)
+    device_p = noisy_probabilities(on_device, angles, target.noise, seed)
+    all_to_all = compile_circuit(template, seed=seed)
+    dep = noise_cfg.depolarising
+
+    def at_strength(s: float) -> np.ndarray:  # strength 0 is the exact circuit (tests/test_hardware.py)
+        return exact if s == 0 else noisy_probabilities(all_to_all, angles,
+                                                        depolarising(dep.p1, dep.p2, dep.readout, s), seed)
+
+    sweep = [error(at_strength(s)) for s in dep.strengths]
+    out = {
+        "images": len(labels),
+        "shots": shots,
+        "test_error_exact": head_error(model.head, z_of(exact), labels),
+        "test_error_shots": error(exact),
+        "device": target.name,
+        "test_error_device": error(device_p),
+        "device_circuit": circuit_cost(on_device),
+        "depolarising": {"strengths": list(dep.strengths), "test_error": sweep, "circuit": circuit_cost(all_to_all)},
+    }
+    if noise_cfg.model == "device":
+        out["noise"], out["test_error_noisy"] = target.name, out["test_error_device"]
+    else:  # params' check makes sure strength 1 is swept
+        out["noise"], out["test_error_noisy"] = "depolarising x1", sweep[list(dep.strengths).index(1.0)]
+    return out

@@ -1,0 +1,42 @@
+"""Matplotlib for PNG files, and the confusion-matrix figure every student stage draws.
+
+Kept apart from `c2q.reporting.error_table` (the error table and its plots) so that student
+stages depend on this file only: editing the table code reruns the aggregate,
+not every student.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (no screen needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion(matrix, class_names: list[str], title: str, path: Path) -> None:
+    """A confusion matrix (rows: true class, columns: predicted), counts in the cells."""
+    plt = pyplot()
+    import numpy as np
+
+    m = np.asarray(matrix)
+    fig, ax = plt.subplots(figsize=(1.6 + 0.45 * len(m), 1.2 + 0.45 * len(m)))
+    ax.imshow(m, cmap="Blues")
+    for i in range(len(m)):
+        for j in range(len(m)):
+            ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if m[i, j] > m.max() / 2 else "black")
+    ax.set_xticks(range(len(m)), class_names, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(m)), class_names, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,1 @@
+"""The regime map (study/dvc.yaml): its params, its cells and arms, its report."""

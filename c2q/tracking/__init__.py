@@ -1,0 +1,1 @@
+"""MLflow: a stage's run and its nested trainings' runs; the shared tracking server."""

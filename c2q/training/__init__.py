@@ -1,0 +1,1 @@
+"""The one training engine, its losses, scoring, and the reuse of finished trainings."""

@@ -1,0 +1,133 @@
+"""Stage evaluate: every trained student of one dataset, off the simulator and on paper.
+
+It runs after the student stages, as a stage kind of its own, so that the
+`evaluate` params (shot counts, noise device and model, subset, strengths)
+rerun this evaluation and never a training. Per training, baseline and
+distilled alike, it writes:
+- its test-set confusion matrix (JSON counts and a PNG);
+- for a quantum student: its trained circuit as OpenQASM 3, its test error when
+  each image's <Z> comes from `evaluate.shots` sampled bitstrings (whole test
+  set), and its noisy evaluation on one stratified subset of the test images
+  shared by every student (c2q.offsim.hardware);
+and one nested MLflow run. A `-classical` control has no circuit: no shots, no
+noise, and a QASM file that says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+from tqdm.auto import tqdm
+
+from c2q.core import paths
+from c2q.core.config import load_params, select
+from c2q.core.io import atomic_path, load_json, save_json
+from c2q.core.variants import parse_student
+from c2q.data.splits import Split, load_splits, per_class_subset
+from c2q.models.circuits import QuantumLayer
+from c2q.offsim.hardware import Target, evaluate_on_hardware, load_student
+from c2q.offsim.qasm import to_qasm3
+from c2q.offsim.shots import errors_with_shots
+from c2q.reporting.figures import plot_confusion
+from c2q.tracking.runs import stage_run
+from c2q.training.scoring import accuracy, confusion_matrix
+from stages import run, stage_name
+
+SUBSET_SEED = 0  # the same noisy test images for every student, seed and teacher
+NESTED_ROLE = "evaluation"  # the `role` tag of each training's nested run (the stage's own: evaluate)
+CLASSICAL_QASM = "OPENQASM 3.0;\n// classical control: this student has no circuit\n"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("dataset")
+    return ap.parse_args(argv)
+
+
+def run_name(args: argparse.Namespace) -> str:
+    return stage_name("evaluate", args.dataset)
+
+
+def params_read(args: argparse.Namespace) -> list[str]:
+    return ["students", "seeds", "distill.teachers", "evaluate"]
+
+
+def write_confusion(title: str, path, logits: torch.Tensor, test: Split, class_names: list[str]) -> None:
+    """The test-set confusion matrix as JSON counts at `path` and a PNG beside it."""
+    matrix = confusion_matrix(logits, test.y, len(class_names))
+    save_json({"classes": class_names, "matrix": matrix}, path)
+    error = 1 - accuracy(logits, test.y)
+    with atomic_path(path.with_suffix(".png")) as tmp:
+        plot_confusion(matrix, class_names, f"{title}\ntest error {100 * error:.2f}%", tmp)
+
+
+def off_simulator(model, test: Split, noisy: tuple[torch.Tensor, torch.Tensor], seed: int, cfg,
+                  target: Target) -> dict:
+    """A quantum student's finite-shot errors on the whole test set (the first count is the headline) and
+    its noisy evaluation on the shared subset."""
+    errors = errors_with_shots(model, test.x, test.y, cfg.shot_counts, seed)
+    return {"test_error_shots": errors[cfg.shot_counts[0]],
+            "test_error_by_shots": {str(s): e for s, e in errors.items()},
+            "noisy_subset": evaluate_on_hardware(model, *noisy, shots=cfg.shot_counts[0], seed=seed,
+                                                 target=target, noise_cfg=cfg.noise)}
+
+
+def main(argv: list[str]) -> None:
+    args = parse_args(argv)
+    params = load_params()
+    cfg = params.evaluate
+    logged = select(params, params_read(args))
+    todo = params.trainings()  # (student, role, seed, teacher)
+    ids = [(role, args.dataset, student, seed, teacher) for student, role, seed, teacher in todo]
+    with stage_run(run_name(args), params.mlflow.experiment, logged, {"dataset": args.dataset,
+                                                                       "role": "evaluate"}) as tracker:
+        features = {s: paths.features_file(args.dataset, s) for s in dict.fromkeys(s for s, *_ in todo)}
+        tracker.log_inputs([paths.meta_file(args.dataset), *features.values(),
+                            *(paths.student_model(*i) for i in ids)])
+        for folder in paths.evaluation_folders(args.dataset):
+            folder.mkdir(parents=True, exist_ok=True)  # an out even with nothing to evaluate
+        class_names = [c["name"] for c in load_json(paths.meta_file(args.dataset))["classes"]]
+        target = Target(cfg.noise.device) if any(not parse_student(s).classical for s in features) else None
+        tests, noisy = {}, {}
+        for student, path in features.items():
+            tests[student] = test = load_splits(path)["test"]
+            subset = per_class_subset(test.y, cfg.noise.images_per_class, SUBSET_SEED)
+            noisy[student] = (test.x[subset], test.y[subset])
+        for (student, role, seed, teacher), i in tqdm(list(zip(todo, ids)), desc=run_name(args), disable=None):
+            test = tests[student]
+            model = load_student(paths.student_model(*i), test.x[0].numel(), len(class_names), student)
+            name = f"{run_name(args)}/{role}/{paths.student_id(student, seed, teacher)}"
+            with torch.inference_mode():
+                write_confusion(name, paths.student_confusion(*i), model(test.x), test, class_names)
+            quantum = isinstance(model.core, QuantumLayer)
+            with atomic_path(paths.student_qasm(*i)) as tmp:
+                tmp.write_text(to_qasm3(model.core.theta.detach().double().numpy()) if quantum else CLASSICAL_QASM)
+            result = off_simulator(model, test, noisy[student], seed, cfg, target) if quantum else \
+                {"test_error_shots": None}
+            record(tracker, name, logged, result, i, target)
+            save_json(result, paths.evaluation_metrics(*i))
+
+
+def record(tracker, name: str, logged: dict, result: dict, ids: tuple, target: Target | None) -> None:
+    """One training's nested run: its off-simulator numbers, circuit and confusion matrix."""
+    role, _, student, seed, teacher = ids
+    metrics = dict(result)  # MLflow's names: test_error_shots, noisy_subset.test_error_device, ...
+    if noisy := result.get("noisy_subset"):
+        sweep = noisy["depolarising"]
+        metrics.update({f"noisy_subset.test_error_depolarising_{s:g}": e
+                        for s, e in zip(sweep["strengths"], sweep["test_error"])})
+    confusion = paths.student_confusion(*ids)
+    tracker.log_training(
+        paths.student_id(student, seed, teacher), logged, metrics, curve=[],
+        tags={"role": NESTED_ROLE, "trained": role, "student": student, "seed": seed, "teacher": teacher or "none",
+              **({"device": target.name} if noisy else {})},
+        artifacts=(paths.student_qasm(*ids), confusion, confusion.with_suffix(".png")))
+    if noisy:
+        print(f"{name}: {noisy['shots']} shots {result['test_error_shots']:.4f} on the test set; error exact "
+              f"{noisy['test_error_exact']:.3f}, {target.name} {noisy['test_error_device']:.3f} on "
+              f"{noisy['images']} images", flush=True)
+
+
+if __name__ == "__main__":
+    run(main)
