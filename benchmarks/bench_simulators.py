@@ -6,7 +6,7 @@ the circuit's parameters, for a batch of encoded states. Also: the full
 student step (with the 784 -> 2^Q layer) and teacher training steps, in images
 per second, with their FLOP counts against a measured matrix-product peak.
 
-    python -m benchmarks.bench_simulators            # the table in the README
+    python -m benchmarks.bench_simulators            # the table in docs/performance.md
     python -m benchmarks.bench_simulators --smoke    # seconds; what the test suite runs
 
 PennyLane's default.qubit is measured when installed (pip install -e '.[bench]').

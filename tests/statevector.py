@@ -13,7 +13,7 @@ def _wire(qubits: int, wire: int) -> int:
 
 
 def encoded_state(encoding: str, features: np.ndarray, qubits: int) -> Statevector:
-    """The encoded state, built the way the README defines each encoding."""
+    """The encoded state, built the way docs/students.md defines each encoding."""
     if encoding == "amplitude":
         return Statevector(features / np.linalg.norm(features))
     circuit = QuantumCircuit(qubits)

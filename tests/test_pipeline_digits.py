@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import socket
@@ -364,17 +365,41 @@ def test_removing_a_seed_removes_its_files(digits):
     assert set(pd.read_csv(repo / "metrics/error_table.csv")["seeds"]) == {2}
 
 
-def test_editing_the_error_table_code_leaves_every_student_up_to_date(digits):
-    """The table code shapes the aggregate only."""
+# What must rerun after each edit, as patterns of stage names (main and study pipelines): every other
+# stage must stay up to date. A params edit is (key, value); a code edit appends a comment to the module.
+RERUNS = [
+    (("evaluate", {"shots": [500]}), ["evaluate@*"]),
+    (("evaluate", {"noise": {"device": "fake_manila"}}), ["evaluate@*"]),
+    (("teacher", {"lenet": {"epochs": 2}}), ["train_teacher@digits-lenet", "study_teachers@*"]),
+    (("student", {"lr": 0.02}), ["train_baseline@*", "train_distilled@*", "study_map@*", "study_notebooks@*"]),
+    ("c2q/training/methods.py", ["train_baseline@*", "train_distilled@*", "study_map@*", "study_notebooks@*"]),
+    ("c2q/reporting/error_table.py", ["aggregate"]),
+    ("c2q/reporting/figures.py", ["evaluate@*", "aggregate", "study_report"]),
+    ("c2q/offsim/noise.py", ["evaluate@*"]),
+]
+
+
+@pytest.mark.parametrize("edit, reruns", RERUNS, ids=lambda e: e if isinstance(e, str) else None)
+def test_an_edit_reruns_exactly_the_stages_it_shapes(digits, edit, reruns):
+    """`dvc status` after one edit names exactly the stages that edit can change (of those that ran here);
+    in particular no shot count, noise device or distillation method name retrains a teacher or reduces data."""
     repo, _ = digits
-    report = repo / "c2q/reporting/error_table.py"
-    original = report.read_text()
-    report.write_text(original + "\n# an edit to the table code\n")
+    params, file = (repo / "params.yaml").read_text(), repo / (edit if isinstance(edit, str) else "params.yaml")
+    original = file.read_text()
+    assert json.loads(run(["dvc", "status", "--json"], repo).stdout) == {}  # everything up to date first
+    if isinstance(edit, str):
+        file.write_text(original + "\n# an edit\n")
+    else:
+        set_params(repo, {edit[0]: edit[1]})
     try:
-        due = json.loads(run(["dvc", "status", "--json"], repo).stdout)
+        due = set(json.loads(run(["dvc", "status", "--json"], repo).stdout))
     finally:
-        report.write_text(original)
-    assert list(due) == ["aggregate"], due
+        file.write_text(original)
+        (repo / "params.yaml").write_text(params)
+    names = {s.name for s in declared_stages(repo)}  # the fixture ran them all, the study's too
+    expected = {name for name in names if any(fnmatch.fnmatchcase(name, pattern) for pattern in reruns)}
+    assert expected, f"no stage here matches {reruns}"
+    assert due == expected, f"after editing {edit}: dvc status names {sorted(due)}, expected {sorted(expected)}"
 
 
 def test_changing_the_noise_model_reruns_the_evaluation_and_no_training(digits):

@@ -1,4 +1,4 @@
-"""A lab's setup end to end, as README "Working as a team" describes it, every server real and on 127.0.0.1:
+"""A lab's setup end to end, as docs/team.md describes it, every server real and on 127.0.0.1:
 PostgreSQL, `mlflow server` on it with proxied artifacts, a bare git repository as the lab's git remote and
 the repository's own DVC directory remote. Clones commit and pull results, two workers run queued
 experiments at the same time, a third clone pulls them all; the tracking server is stopped mid-stage and
@@ -143,7 +143,7 @@ def _outputs(repo: Path, under: str = "") -> dict[str, bytes]:
 def lab(tmp_path_factory, server):
     """The lab's git remote (a bare repository) holding a commit whose results are in the DVC remote.
 
-    Made as README "Working as a team" says: run, commit dvc.lock, `git push`, `dvc push`. Every clone
+    Made as docs/team.md says: run, commit dvc.lock, `git push`, `dvc push`. Every clone
     sits beside the others, so the repository's default remote (../c2q-dvc-storage) is one folder for all.
     """
     root = tmp_path_factory.mktemp("lab")

@@ -1,10 +1,10 @@
-"""A shared MLflow tracking server on PostgreSQL, with proxied artifact storage (README: "Working as a team").
+"""A shared MLflow tracking server on PostgreSQL, with proxied artifact storage (docs/team.md).
 
 `python -m c2q.tracking.server` (`make tracking-server`) keeps a PostgreSQL
 cluster in `<dir>/postgres` and the artifacts in `<dir>/artifacts`, starts
 both, prints the MLFLOW_TRACKING_URI to export and stops both on Ctrl-C. Run
 it again later and the same runs are there. A lab with a PostgreSQL of its
-own runs only `mlflow server` (`mlflow_server_command`, README: "Working as a team").
+own runs only `mlflow server` (`mlflow_server_command`, docs/team.md).
 
 PostgreSQL refuses to run as root; as root, the cluster runs as the system
 user `postgres` that the distribution's package creates.
