@@ -14,8 +14,8 @@ import argparse
 from c2q.core import paths
 from c2q.core.config import Params, load_params, select
 from c2q.core.io import atomic_path, load_json, load_tensors, save_json, save_tensors
+from c2q.core.names import ENSEMBLE
 from c2q.data.splits import Split, load_splits
-from c2q.models.names import ENSEMBLE
 from c2q.models.teachers import build_teacher, ensemble_logits
 from c2q.tracking.runs import stage_run
 from c2q.training.scoring import accuracy, predict

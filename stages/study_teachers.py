@@ -16,8 +16,8 @@ import torch
 from c2q.core import paths
 from c2q.core.config import load_params, select
 from c2q.core.io import save_json, save_tensors
+from c2q.core.names import ENSEMBLE, TRAINED_TEACHERS
 from c2q.data.splits import load_splits
-from c2q.models.names import ENSEMBLE, TRAINED_TEACHERS
 from c2q.models.teachers import build_teacher, ensemble_logits
 from c2q.study.config import load_study_params
 from c2q.tracking.runs import stage_run

@@ -15,12 +15,12 @@ import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 
 from c2q.core.datasets import DATASETS
+from c2q.core.devices import DEVICES
 from c2q.core.errors import ParamsError
+from c2q.core.methods import DISTILL_METHODS
+from c2q.core.names import ENSEMBLE, SIMULATORS, TRAINED_TEACHERS
+from c2q.core.schedules import SCHEDULES
 from c2q.core.variants import parse_student, reduction_problem
-from c2q.models.names import ENSEMBLE, SIMULATORS, TRAINED_TEACHERS
-from c2q.offsim.devices import DEVICES
-from c2q.training.methods import DISTILL_METHODS
-from c2q.training.schedules import SCHEDULES
 
 
 # ---- leaf types: each says what it allows ----

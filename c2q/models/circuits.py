@@ -31,8 +31,8 @@ import math
 import torch
 from torch import nn
 
+from c2q.core.names import SIMULATORS
 from c2q.core.variants import encoder_input_size
-from c2q.models.names import SIMULATORS
 
 
 # ---- encodings ----

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from c2q.models.names import TRAINED_TEACHERS
+from c2q.core.names import TRAINED_TEACHERS
 
 MIN_SIDE = 28
 

@@ -15,7 +15,7 @@ Models:
   probability readout * strength (all capped at their fully-mixing value);
   strength 0 is the exact circuit;
 - a device: `qiskit_aer.noise.NoiseModel.from_backend` of one of
-  qiskit-ibm-runtime's offline fake devices (c2q.offsim.devices: calibration data of
+  qiskit-ibm-runtime's offline fake devices (c2q.core.devices: calibration data of
   a real device), its native gates and coupling map; readout from its
   `measure` errors.
 """
@@ -28,7 +28,7 @@ from typing import Callable
 import numpy as np
 from qiskit import QuantumCircuit, transpile
 
-from c2q.offsim.devices import DEVICES
+from c2q.core.devices import DEVICES
 from c2q.offsim.qasm import bind
 
 DEPOLARISING_GATES = ("rz", "sx", "x")
@@ -42,7 +42,7 @@ class Noise:
 
 
 def fake_device(name: str):
-    """One of qiskit-ibm-runtime's offline fake devices, by its short name (c2q.offsim.devices.DEVICES)."""
+    """One of qiskit-ibm-runtime's offline fake devices, by its short name (c2q.core.devices.DEVICES)."""
     import qiskit_ibm_runtime.fake_provider as provider
 
     if name not in DEVICES:

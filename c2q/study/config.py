@@ -14,9 +14,9 @@ from pydantic import AfterValidator, Field
 from c2q.core.config import Count, PerClass, PositiveNumber, Seed, _list, _Section, _student_name, read_yaml, schema_problems
 from c2q.core.datasets import DATASETS
 from c2q.core.errors import ParamsError
+from c2q.core.methods import DISTILL_METHODS
+from c2q.core.names import ENSEMBLE, TRAINED_TEACHERS
 from c2q.core.variants import parse_student
-from c2q.models.names import ENSEMBLE, TRAINED_TEACHERS
-from c2q.training.methods import DISTILL_METHODS
 
 STUDY_PARAMS = Path("study/params.yaml")
 Alpha = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from c2q.training.methods import DISTILL_METHODS
+from c2q.core.methods import DISTILL_METHODS
 
 
 def standardise_logits(logits: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:

@@ -42,8 +42,8 @@ from tqdm.auto import tqdm
 
 from c2q.core.errors import NonFiniteLossError
 from c2q.core.io import load_torch, save_torch
+from c2q.core.schedules import SCHEDULES
 from c2q.data.splits import Split
-from c2q.training.schedules import SCHEDULES
 
 # loss(logits (K, B, C), labels (K, B), rows of the batch in the training split (K, B),
 #      which of the trainings these K are (K,): indices into the list given to `fit`) -> (K,)
