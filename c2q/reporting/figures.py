@@ -1,4 +1,4 @@
-"""Matplotlib for PNG files, and the confusion-matrix figure every student stage draws.
+"""Matplotlib for PNG files, and the confusion-matrix figure that stage evaluate draws for every student.
 
 Kept apart from `c2q.reporting.error_table` (the error table and its plots) so that student
 stages depend on this file only: editing the table code reruns the aggregate,
