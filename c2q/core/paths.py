@@ -78,10 +78,14 @@ def student_folders(role: str, dataset: str, student: str, teacher: str | None =
     return [root / role / dataset / student_group(student, teacher) for root in STUDENT_FOLDERS.values()]
 
 
+def _seed_file(folder: Path, student: str, seed: int, teacher: str | None, suffix: str) -> Path:
+    """One training's file in `folder`, which holds every student group's seeds."""
+    return folder / student_group(student, teacher) / f"{seed_stem(seed)}{suffix}"
+
+
 def _student_file(kind: str, suffix: str, role: str, dataset: str, student: str, seed: int,
                   teacher: str | None) -> Path:
-    folder = STUDENT_FOLDERS[kind] / role / dataset / student_group(student, teacher)
-    return folder / f"{seed_stem(seed)}{suffix}"
+    return _seed_file(STUDENT_FOLDERS[kind] / role / dataset, student, seed, teacher, suffix)
 
 
 def student_model(role: str, dataset: str, student: str, seed: int, teacher: str | None = None) -> Path:
@@ -108,8 +112,7 @@ def evaluation_folders(dataset: str) -> list[Path]:
 
 def _evaluation_file(kind: str, suffix: str, role: str, dataset: str, student: str, seed: int,
                      teacher: str | None) -> Path:
-    folder = EVALUATION_FOLDERS[kind] / dataset / role / student_group(student, teacher)
-    return folder / f"{seed_stem(seed)}{suffix}"
+    return _seed_file(EVALUATION_FOLDERS[kind] / dataset / role, student, seed, teacher, suffix)
 
 
 def evaluation_metrics(role: str, dataset: str, student: str, seed: int, teacher: str | None = None) -> Path:
