@@ -126,6 +126,17 @@ class StudentParams(_Section):
     max_steps: Count
 
 
+class HybridParams(_Section):
+    """The recipe of the paper notebooks' student cnn-hadamard-q<Q> (c2q.models.hybrid): a fixed number
+    of epochs, each followed by a validation pass, the best epoch kept (Recipe.for_epochs)."""
+
+    batch_size: Count
+    lr: PositiveNumber
+    epochs: Count
+    training_shots: Annotated[int, Field(ge=0)]
+    shift: Annotated[float, Field(gt=0, lt=3.1416, allow_inf_nan=False)]
+
+
 class DistillParams(_Section):
     teachers: _list(Literal[TRAINED_TEACHERS + (ENSEMBLE,)])
     ensemble: _list(Teacher)
@@ -170,6 +181,7 @@ class Params(_Section):
     data: DataParams
     teacher: TeacherParams
     student: StudentParams
+    hybrid: HybridParams
     distill: DistillParams
     evaluate: EvaluateParams
 

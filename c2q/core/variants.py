@@ -12,13 +12,15 @@ from dataclasses import dataclass
 
 REDUCTIONS = ("fc", "avgpool", "maxpool", "center_crop", "pca")
 GRID_REDUCTIONS = ("avgpool", "maxpool", "center_crop")  # reductions that keep an image grid
-ENCODINGS = ("amplitude", "angle", "qubit")
+ENCODINGS = ("amplitude", "angle", "qubit")  # of the trainable circuit (c2q.models.circuits)
+HYBRID = ("cnn", "hadamard")  # the paper notebooks' student (c2q.models.hybrid): a reduction and encoding
+# that only go together
 MIN_QUBITS, MAX_QUBITS = 2, 10
 
 
 def encoder_input_size(encoding: str, qubits: int) -> int:
     """How many classical features the encoding consumes for `qubits` qubits."""
-    return {"amplitude": 2**qubits, "angle": qubits, "qubit": 2 * qubits}[encoding]
+    return {"amplitude": 2**qubits, "angle": qubits, "qubit": 2 * qubits, "hadamard": qubits}[encoding]
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class StudentVariant:
 
     The `-classical` suffix names the classical control: the same student with
     the circuit replaced by a classical layer of the same input and output sizes.
+    `cnn-hadamard-q<Q>` is the paper notebooks' hybrid student (c2q.models.hybrid).
     """
 
     reduction: str
@@ -37,6 +40,16 @@ class StudentVariant:
     @property
     def name(self) -> str:
         return f"{self.reduction}-{self.encoding}-q{self.qubits}" + ("-classical" if self.classical else "")
+
+    @property
+    def hybrid(self) -> bool:
+        """The paper notebooks' student: a CNN into a circuit without trainable angles."""
+        return (self.reduction, self.encoding) == HYBRID
+
+    @property
+    def takes_images(self) -> bool:
+        """Whether the student reduces whole images itself (no reduce-stage features)."""
+        return self.reduction in ("fc", HYBRID[0])
 
     @property
     def n_features(self) -> int:
@@ -57,12 +70,16 @@ def parse_student(name: str) -> StudentVariant:
         )
     variant = StudentVariant(m["reduction"], m["encoding"], int(m["qubits"]), bool(m["classical"]))
     problems = []
-    if variant.reduction not in REDUCTIONS:
-        problems.append(f"reduction {variant.reduction!r} is not one of {list(REDUCTIONS)}")
-    if variant.encoding not in ENCODINGS:
-        problems.append(f"encoding {variant.encoding!r} is not one of {list(ENCODINGS)}")
+    if variant.reduction not in REDUCTIONS + HYBRID[:1]:
+        problems.append(f"reduction {variant.reduction!r} is not one of {list(REDUCTIONS + HYBRID[:1])}")
+    if variant.encoding not in ENCODINGS + HYBRID[1:]:
+        problems.append(f"encoding {variant.encoding!r} is not one of {list(ENCODINGS + HYBRID[1:])}")
     if not MIN_QUBITS <= variant.qubits <= MAX_QUBITS:
         problems.append(f"qubits {variant.qubits} is not in {MIN_QUBITS}..{MAX_QUBITS}")
+    elif (variant.reduction == HYBRID[0]) != (variant.encoding == HYBRID[1]):
+        problems.append(f"{HYBRID[0]} and {HYBRID[1]} go together: cnn-hadamard-q<N> is the paper notebooks' student")
+    elif variant.hybrid and variant.classical:
+        problems.append("the notebooks' student has no trainable circuit, so no classical control")
     elif variant.name != name:  # one name per variant: q04 and q4 would be two stages of one student
         problems.append(f"write it as {variant.name!r}")
     if problems:

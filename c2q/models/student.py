@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from c2q.core.variants import StudentVariant, encoder_input_size
 from c2q.models.circuits import QuantumLayer
+from c2q.models.hybrid import HybridStudent
 
 
 class ClassicalControl(nn.Module):
@@ -62,3 +65,13 @@ class Student(nn.Module):
         quantum = sum(p.numel() for p in self.core.parameters()) if isinstance(self.core, QuantumLayer) else 0
         total = sum(p.numel() for p in self.parameters())
         return {"quantum": quantum, "classical": total - quantum}
+
+
+def make_student(variant: StudentVariant, sample_shape: tuple[int, ...], n_classes: int, layers: int,
+                 simulator: str = "fused", training_shots: int = 0, shift: float = math.pi / 4) -> nn.Module:
+    """The student a variant names, for samples of `sample_shape` (an image, or a feature vector).
+    `layers` and `simulator` shape the trainable circuit; `training_shots` and `shift` the notebooks'
+    hybrid student (c2q.models.hybrid), which has none."""
+    if variant.hybrid:
+        return HybridStudent(sample_shape, n_classes, variant.qubits, training_shots, shift)
+    return Student(math.prod(sample_shape), n_classes, variant, layers, simulator)

@@ -53,7 +53,9 @@ def distillation_losses(
     T, a = _per_arm(temperature, student_logits), _per_arm(alpha, student_logits)
     log_p = F.log_softmax(student_logits, dim=-1)
     ce = -log_p.gather(-1, labels.expand(student_logits.shape[:2]).unsqueeze(-1)).squeeze(-1).mean(-1)
-    student, teacher = student_logits, teacher_logits.detach()
+    # a student with more outputs than classes (the notebooks' hybrid: 2^(Q+1) scores) is matched to the
+    # teacher on its first C, as the notebooks do; cross-entropy runs over all of them
+    student, teacher = student_logits[..., : teacher_logits.shape[-1]], teacher_logits.detach()
     if method == "standardised":
         student, teacher = standardise_logits(student), standardise_logits(teacher)
     log_q_teacher = F.log_softmax(teacher / T, dim=-1)

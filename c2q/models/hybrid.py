@@ -1,0 +1,113 @@
+"""The paper notebooks' own student (`cnn-hadamard-q<Q>`): a small CNN into a circuit without trainable angles.
+
+As the notebooks build it (../shared/PAPER.md):
+- CNN: conv 1->10 (5x5), max-pool 2, ReLU; conv 10->20 (5x5), Dropout2d, max-pool 2, ReLU;
+  flatten; FC -> 50, ReLU, dropout; FC 50 -> Q; then pi * tanh: one angle x_k per qubit.
+- Circuit: H on every qubit, then RY(x_k) on qubit k, every qubit measured. Qubit k reads 1 with
+  probability (1 + sin x_k) / 2, independently of the others, so the 2^Q bitstring probabilities
+  are a product, which `bitstring_probabilities` computes exactly.
+- Scores: the bitstring probabilities in the notebooks' order (itertools.product over Qiskit's count
+  keys, which put qubit 0 rightmost: bitstring b has index sum_k b_k 2^k), then sigmoid, then
+  concatenated with 1 minus themselves: 2^(Q+1) logits; class c's score is entry c.
+
+Training sees the probabilities exactly (autograd), or, with `training_shots` N > 0 (params.yaml
+`hybrid`), N-shot frequency estimates with parameter-shift gradients, as the notebooks did: the
+derivative along x_k is f(x + s e_k) - f(x - s e_k), each term an N-shot estimate, with the
+notebooks' shift s = pi/4 and no factor 1/2 (so it is not the exact gradient, only its direction
+up to noise and scale). Evaluation is always exact.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def bitstring_probabilities(angles: torch.Tensor) -> torch.Tensor:
+    """(B, Q) angles -> (B, 2^Q) probabilities of H-then-RY(x_k) on every qubit; index = sum_k b_k 2^k."""
+    one = (1 + torch.sin(angles)) / 2
+    per_qubit = torch.stack([1 - one, one], dim=-1)  # (B, Q, 2)
+    probs = per_qubit[:, -1]  # qubit Q-1 is the most significant bit of the index
+    for k in range(angles.shape[1] - 2, -1, -1):
+        probs = (probs[:, :, None] * per_qubit[:, k, None, :]).flatten(1)
+    return probs
+
+
+def sample_frequencies(probs: torch.Tensor, shots: int) -> torch.Tensor:
+    """Frequencies of `shots` measurements per row of `probs`."""
+    counts = torch.multinomial(probs.clamp_min(0), shots, replacement=True)
+    return torch.zeros_like(probs).scatter_add_(1, counts, torch.ones_like(counts, dtype=probs.dtype)) / shots
+
+
+class _ShotEstimate(torch.autograd.Function):
+    """N-shot frequencies forward; parameter shift, itself by N-shot estimates, backward."""
+
+    @staticmethod
+    def forward(ctx, angles: torch.Tensor, shots: int, shift: float) -> torch.Tensor:
+        ctx.save_for_backward(angles)
+        ctx.shots, ctx.shift = shots, shift
+        return sample_frequencies(bitstring_probabilities(angles), shots)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (angles,) = ctx.saved_tensors
+        columns = []
+        for k in range(angles.shape[1]):
+            step = torch.zeros_like(angles)
+            step[:, k] = ctx.shift
+            plus = sample_frequencies(bitstring_probabilities(angles + step), ctx.shots)
+            minus = sample_frequencies(bitstring_probabilities(angles - step), ctx.shots)
+            columns.append(((plus - minus) * grad).sum(1))
+        return torch.stack(columns, dim=1), None, None
+
+
+class NotebooksCNN(nn.Module):
+    """Images (B, C, H, W) -> Q angles in (-pi, pi): the notebooks' network before its circuit."""
+
+    def __init__(self, image_shape: tuple[int, int, int], qubits: int):
+        super().__init__()
+        channels, height, width = image_shape
+        self.conv1 = nn.Conv2d(channels, 10, kernel_size=5)
+        self.conv2 = nn.Conv2d(10, 20, kernel_size=5)
+        self.conv2_drop = nn.Dropout2d()
+        side = lambda n: ((n - 4) // 2 - 4) // 2  # noqa: E731  two (5x5 conv, 2x2 pool) stages
+        if side(height) < 1 or side(width) < 1:
+            raise ValueError(f"the notebooks' CNN needs images of at least 16x16 pixels, got {height}x{width}")
+        self.fc1 = nn.Linear(20 * side(height) * side(width), 50)
+        self.dropout = nn.Dropout()
+        self.fc2 = nn.Linear(50, qubits)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(nn.functional.max_pool2d(self.conv1(x), 2))
+        x = torch.relu(nn.functional.max_pool2d(self.conv2_drop(self.conv2(x)), 2))
+        x = self.dropout(torch.relu(self.fc1(x.flatten(1))))
+        return math.pi * torch.tanh(self.fc2(x))
+
+
+class HybridStudent(nn.Module):
+    """The notebooks' student: images -> CNN -> angles -> circuit -> 2^(Q+1) scores (see the module doc).
+    Takes (B, C, H, W) images or the same flattened to (B, C*H*W)."""
+
+    def __init__(self, image_shape: tuple[int, int, int], n_classes: int, qubits: int, training_shots: int = 0,
+                 shift: float = math.pi / 4):
+        super().__init__()
+        if n_classes > 2**qubits:
+            raise ValueError(f"cnn-hadamard-q{qubits} scores {2**qubits} bitstrings, fewer than {n_classes} classes")
+        self.image_shape, self.qubits = tuple(image_shape), qubits
+        self.training_shots, self.shift = training_shots, shift
+        self.reduce = NotebooksCNN(self.image_shape, qubits)
+
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        angles = self.reduce(x.reshape(-1, *self.image_shape))
+        if self.training and self.training_shots:
+            return _ShotEstimate.apply(angles, self.training_shots, self.shift)
+        return bitstring_probabilities(angles)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scores = torch.sigmoid(self.probabilities(x))
+        return torch.cat([scores, 1 - scores], dim=1)
+
+    def parameter_counts(self) -> dict[str, int]:
+        return {"quantum": 0, "classical": sum(p.numel() for p in self.parameters())}
