@@ -143,6 +143,20 @@ def test_a_reduction_that_cannot_make_the_encoders_input_is_rejected():
     assert any("pca-amplitude-q7" in p and "128 components from 64 pixels" in p for p in problems)
 
 
+def test_the_notebooks_student_is_refused_on_small_images_and_on_too_few_qubits_for_the_classes():
+    params = _default()
+    params["datasets"] = ["digits", "mnist"]
+    params["students"] = ["cnn-hadamard-q4", "cnn-hadamard-q3"]
+    problems = validate(params)
+    assert "students: 'cnn-hadamard-q4' on digits: the notebooks' CNN needs images of at least 16x16 pixels but " \
+           "images are 8x8" in problems
+    assert "students: 'cnn-hadamard-q3' on mnist: scores 8 bitstrings, fewer than the 10 classes; use at least 4 " \
+           "qubits" in problems
+    assert not any("'cnn-hadamard-q4' on mnist" in p for p in problems)
+    params["datasets"], params["data"]["classes"] = ["mnist"], [0, 1, 2, 3, 4, 5, 6, 7]
+    assert validate(params) == []  # 8 classes fit 3 qubits' bitstrings
+
+
 def test_cross_checks_still_run_beside_an_unrelated_bad_key():
     params = _default()
     params["teachers"] = ["lenet"]

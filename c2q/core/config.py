@@ -8,6 +8,7 @@ nothing has a default here: params.yaml is the one place a value is written.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -267,8 +268,13 @@ def _cross_checks(raw: dict, invalid: set[str]) -> list[str]:
         for name in raw["students"] if valid("students") else []:
             v = parse_student(name)
             if problem := reduction_problem(v.reduction, v.n_features, info.image_shape):
-                problems.append(f"students: {name!r} on {dataset}: {problem} ({v.encoding} encoding "
-                                f"on {v.qubits} qubits needs {v.n_features} features)")
+                needs = "" if v.hybrid else \
+                    f" ({v.encoding} encoding on {v.qubits} qubits needs {v.n_features} features)"
+                problems.append(f"students: {name!r} on {dataset}: {problem}{needs}")
+            n_classes = len(classes) if classes != "all" else len(info.classes)
+            if v.hybrid and n_classes > 2**v.qubits:
+                problems.append(f"students: {name!r} on {dataset}: scores {2**v.qubits} bitstrings, fewer than the "
+                                f"{n_classes} classes; use at least {math.ceil(math.log2(n_classes))} qubits")
     return problems
 
 

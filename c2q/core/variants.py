@@ -93,9 +93,17 @@ def grid_shape(n: int) -> tuple[int, int]:
     return rows, n // rows
 
 
+# The notebooks' CNN (c2q.models.hybrid.NotebooksCNN): two 5x5 convolutions, each with a 2x2 pool, leave
+# a 1x1 map of images this size.
+MIN_CNN_SIDE = 16
+
+
 def reduction_problem(reduction: str, n_features: int, image_shape: tuple[int, int, int]) -> str | None:
     """Why `reduction` cannot produce `n_features` from images of `image_shape`, or None."""
     c, h, w = image_shape
+    if reduction == HYBRID[0] and min(h, w) < MIN_CNN_SIDE:
+        return (f"the notebooks' CNN needs images of at least {MIN_CNN_SIDE}x{MIN_CNN_SIDE} pixels but images "
+                f"are {h}x{w}")
     if reduction in GRID_REDUCTIONS:
         rows, cols = grid_shape(n_features)
         if rows > h or cols > w:
