@@ -44,7 +44,7 @@ def student_features(splits: dict[str, torch.Tensor], student: str, seed: int) -
     """The file content one student variant trains on."""
     variant = parse_student(student)
     labels = {f"{s}_y": splits[f"{s}_y"] for s in SPLITS}
-    if variant.reduction == "fc":  # the trainable layer is in the student: keep whole images
+    if variant.takes_images:  # the student reduces images itself (fc, the notebooks' CNN): keep them whole
         images = {f"{s}_x": splits[f"{s}_x"] for s in SPLITS}
         return {**images, **labels, "mean": splits["mean"], "std": splits["std"]}
     images = {s: normalise(splits[f"{s}_x"], splits["mean"], splits["std"]) for s in SPLITS}

@@ -4,7 +4,8 @@ baseline:  cross-entropy only; one stage per (dataset, student).
 distilled: `distill.method`'s loss (c2q.training.distill) against one teacher's cached logits; one stage per
            (dataset, student, teacher).
 Each seed is a training of its own, and all seeds train at once in the one engine (c2q.training.engine) with
-the recipe of params.yaml's `student` section. A seed's baseline and distilled students start from
+the recipe of params.yaml's `student` section; the paper notebooks' student (cnn-hadamard-q<Q>, c2q.models.hybrid)
+trains with the `hybrid` section's instead (see `recipe_for`). A seed's baseline and distilled students start from
 the same initial weights and train on the same `data.train_per_class` subset of the train split
 (drawn with the seed); each selects its step on validation and is evaluated on test once.
 
@@ -24,14 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from c2q.core import paths
 from c2q.core.config import Params, load_params, select
 from c2q.core.errors import StageInputError
 from c2q.core.io import load_json, load_tensors, save_json, save_tensors
-from c2q.core.variants import parse_student
+from c2q.core.variants import StudentVariant, parse_student
 from c2q.data.splits import Split, load_splits, per_class_subset
-from c2q.models.student import Student
+from c2q.models.student import make_student
 from c2q.tracking.runs import stage_run
 from c2q.training.distill import distillation_losses
 from c2q.training.engine import LossFn, Recipe, Result, Training, cross_entropy, fit, predict_states
@@ -43,8 +45,8 @@ from stages import run, stage_name
 # them equal), and a change to any of them trains every seed again.
 CODE = ("stages/train_student.py", "c2q/core/io.py", "c2q/core/methods.py", "c2q/core/names.py",
         "c2q/core/schedules.py", "c2q/core/variants.py", "c2q/data/splits.py", "c2q/models/circuits.py",
-        "c2q/models/student.py", "c2q/training/distill.py", "c2q/training/engine.py", "c2q/training/reuse.py",
-        "c2q/training/scoring.py")
+        "c2q/models/hybrid.py", "c2q/models/student.py", "c2q/training/distill.py", "c2q/training/engine.py",
+        "c2q/training/reuse.py", "c2q/training/scoring.py")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -64,7 +66,7 @@ def run_name(args: argparse.Namespace) -> str:
 
 
 def params_read(args: argparse.Namespace) -> list[str]:
-    return ["student", "seeds", "data.train_per_class"] + (
+    return ["student", "hybrid", "seeds", "data.train_per_class"] + (
         ["distill.method", "distill.temperature", "distill.alpha"] if args.teacher else [])
 
 
@@ -104,14 +106,16 @@ def loss_for(args: argparse.Namespace, params: Params, train: Split) -> LossFn:
 NEAR_CHANCE_POINTS = 5.0
 
 
-def chance_warning(name: str, best_val_accuracy: float, val: Split, n_classes: int) -> str | None:
-    """A warning when the selected step barely beats always guessing the most common class, else None."""
+def chance_warning(name: str, best_val_accuracy: float, val: Split, n_classes: int,
+                   recipe: str = "student.lr, student.schedule") -> str | None:
+    """A warning when the selected step barely beats always guessing the most common class, else None;
+    `recipe` names the keys to check."""
     chance = val.y.bincount(minlength=n_classes).max().item() / len(val)
     if 100 * (best_val_accuracy - chance) > NEAR_CHANCE_POINTS:
         return None
     return (f"{name}: best validation accuracy {100 * best_val_accuracy:.1f}% is within {NEAR_CHANCE_POINTS:g} "
             f"points of chance ({100 * chance:.1f}%): this student has not learnt; check its encoding's input "
-            "scale and the recipe (student.lr, student.schedule) before reading its error")
+            f"scale and the recipe ({recipe}) before reading its error")
 
 
 @dataclass
@@ -143,7 +147,7 @@ def main(argv: list[str]) -> None:
         meta = load_json(paths.meta_file(args.dataset))
         classes = meta["class_subset"]
         tags.update(classes=classes if classes == "all" else ",".join(map(str, classes)), role=args.role)
-        recipe_params, code = {k: v for k, v in logged.items() if k != "seeds"}, code_digests(CODE)
+        recipe_params, code = key_params(variant, logged), code_digests(CODE)
         keys = {s: training_key(name, recipe_params, s, digests, code) for s in seeds}
         todo = [s for s in seeds if not is_done(paths.student_metrics(*ids(args, s)), keys[s])]
         # Only finished trainings keep their files: no stale result is left to look valid.
@@ -159,34 +163,63 @@ def main(argv: list[str]) -> None:
         tracker.log_metrics({"trainings": len(seeds), "trained": len(todo)})
 
 
+def key_params(variant: StudentVariant, logged: dict) -> dict:
+    """The params in a training's key: those the stage reads, less the seed list (each key holds its own seed)
+    and the recipe the student does not train with (`student` for the notebooks' student, else `hybrid`)."""
+    unused = {"seeds", "student" if variant.hybrid else "hybrid"}
+    return {k: v for k, v in logged.items() if k not in unused}
+
+
+def recipe_for(variant: StudentVariant, params: Params, n: int) -> Recipe:
+    """The recipe of a training on n rows: params' `student` section, or for the notebooks' student the
+    `hybrid` one (a fixed number of epochs; at `student`'s batch size and lr it stays at chance, see
+    docs/students.md)."""
+    if not variant.hybrid:
+        return Recipe.of(params.student)
+    cfg = params.hybrid
+    return Recipe.for_epochs(cfg.epochs, cfg.batch_size, cfg.lr, n)
+
+
+def side_by_side(variant: StudentVariant, params: Params, k: int) -> list[list[int]]:
+    """Which of k trainings train together: all at once, but the notebooks' student with finite-shot
+    training one at a time (its shot estimate is an autograd.Function that torch.func.vmap cannot batch)."""
+    if variant.hybrid and params.hybrid.training_shots:
+        return [[i] for i in range(k)]
+    return [list(range(k))]
+
+
 def ids(args: argparse.Namespace, seed: int) -> tuple:
     """The arguments of a training's paths (c2q.paths.student_*)."""
     return args.role, args.dataset, args.student, seed, args.teacher
 
 
 def train_seeds(args, params: Params, seeds: list[int], keys: list[str], splits: dict[str, Split],
-                n_classes: int) -> tuple[Student, list[Trained]]:
+                n_classes: int) -> tuple[nn.Module, list[Trained]]:
     """Train `seeds` side by side, each from its own initial weights on its own subset; the model they
     share and one Trained per seed."""
     cfg, variant, train = params.student, parse_student(args.student), splits["train"]
 
-    def student() -> Student:
-        return Student(train.x[0].numel(), n_classes, variant, cfg.layers, cfg.simulator)
+    def student() -> nn.Module:
+        return make_student(variant, train.x[0].shape, n_classes, cfg.layers, cfg.simulator,
+                            params.hybrid.training_shots, params.hybrid.shift)
 
     model, inits, trainings = student(), [], []
     for seed in seeds:
         torch.manual_seed(seed)  # a seed's baseline and distilled students start from the same weights
         inits.append(student().state_dict())
         trainings.append(Training(f"seed {seed}", seed, per_class_subset(train.y, params.data.train_per_class, seed)))
-    results = fit(model, inits, trainings, train, splits["val"], loss_fn=loss_for(args, params, train),
-                  recipe=Recipe.of(cfg), desc=run_name(args), checkpoint=paths.checkpoint(run_name(args)), keys=keys)
+    recipe, loss_fn, results = recipe_for(variant, params, len(trainings[0].rows)), loss_for(args, params, train), []
+    for group in side_by_side(variant, params, len(seeds)):
+        results += fit(model, [inits[i] for i in group], [trainings[i] for i in group], train, splits["val"],
+                       loss_fn=loss_fn, recipe=recipe, desc=run_name(args), checkpoint=paths.checkpoint(run_name(args)),
+                       keys=[keys[i] for i in group])
     test_logits = predict_states(model, [state for state, _ in results], splits["test"].x)
     return model, [Trained(seed, weights_digest(init), len(training.rows), state, result, logits)
                    for seed, init, training, (state, result), logits
                    in zip(seeds, inits, trainings, results, test_logits)]
 
 
-def record(tracker, args, params: Params, model: Student, t: Trained, splits: dict[str, Split],
+def record(tracker, args, params: Params, model: nn.Module, t: Trained, splits: dict[str, Split],
            class_names: list[str], key: str, logged: dict, tags: dict) -> None:
     """One training's files (weights, learning curve), its MLflow run, its metrics file last."""
     model.load_state_dict(t.state)
@@ -200,7 +233,8 @@ def record(tracker, args, params: Params, model: Student, t: Trained, splits: di
         "init_digest": t.init_digest, "train_samples": t.train_samples,
     }
     run = f"{run_name(args)}/{paths.seed_stem(t.seed)}"
-    warning = chance_warning(run, result.best_val_accuracy, splits["val"], len(class_names))
+    recipe = "hybrid.lr, hybrid.batch_size" if parse_student(args.student).hybrid else "student.lr, student.schedule"
+    warning = chance_warning(run, result.best_val_accuracy, splits["val"], len(class_names), recipe)
     metrics["near_chance"] = warning is not None
     if warning:
         print(f"warning: {warning}", file=sys.stderr, flush=True)
