@@ -10,7 +10,10 @@ distilled alike, it writes:
   set), and its noisy evaluation on one stratified subset of the test images
   shared by every student (c2q.offsim.hardware);
 and one nested MLflow run. A `-classical` control has no circuit: no shots, no
-noise, and a QASM file that says so.
+noise, and a QASM file that says so. The paper notebooks' student (cnn-hadamard-q<Q>)
+has a circuit per image and no trained one: its QASM file is the first test
+image's circuit, its shots estimate its bitstring frequencies, and its confusion
+matrix has a column more (`OTHER`: a highest score that is no class's).
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ from c2q.core.config import load_params, select
 from c2q.core.io import atomic_path, load_json, save_json
 from c2q.core.variants import parse_student
 from c2q.data.splits import Split, load_splits, per_class_subset
-from c2q.models.circuits import QuantumLayer
-from c2q.offsim.hardware import Target, evaluate_on_hardware, load_student
-from c2q.offsim.qasm import to_qasm3
+from c2q.models.hybrid import HybridStudent
+from c2q.offsim.hardware import Target, circuit_inputs, evaluate_on_hardware, is_quantum, load_student
+from c2q.offsim.qasm import hybrid_qasm3, to_qasm3
 from c2q.offsim.shots import errors_with_shots
 from c2q.reporting.figures import plot_confusion
 from c2q.tracking.runs import stage_run
@@ -37,6 +40,8 @@ from stages import run, stage_name
 SUBSET_SEED = 0  # the same noisy test images for every student, seed and teacher
 NESTED_ROLE = "evaluation"  # the `role` tag of each training's nested run (the stage's own: evaluate)
 CLASSICAL_QASM = "OPENQASM 3.0;\n// classical control: this student has no circuit\n"
+HYBRID_QASM_NOTE = "// the notebooks' student: its circuit for test image 0 (RY angles from its CNN)\n"
+OTHER = "other"  # the confusion matrix's column for a student's outputs beyond the classes
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -54,12 +59,28 @@ def params_read(args: argparse.Namespace) -> list[str]:
 
 
 def write_confusion(title: str, path, logits: torch.Tensor, test: Split, class_names: list[str]) -> None:
-    """The test-set confusion matrix as JSON counts at `path` and a PNG beside it."""
-    matrix = confusion_matrix(logits, test.y, len(class_names))
-    save_json({"classes": class_names, "matrix": matrix}, path)
-    error = 1 - accuracy(logits, test.y)
+    """The test-set confusion matrix as JSON counts at `path` and a PNG beside it. A student with more
+    outputs than classes (the notebooks': 2^(Q+1) scores) gets a last column, OTHER, for the images whose
+    highest score is none of the classes' (`predicted` names the columns)."""
+    n, error = len(class_names), 1 - accuracy(logits, test.y)
+    if wider := logits.shape[1] > n:
+        logits = torch.cat([logits[:, :n], logits[:, n:].max(1, keepdim=True).values], dim=1)
+    matrix = confusion_matrix(logits, test.y, n + wider)[:n]  # no image's true class is OTHER
+    save_json({"classes": class_names, "matrix": matrix, **({"predicted": class_names + [OTHER]} if wider else {})},
+              path)
     with atomic_path(path.with_suffix(".png")) as tmp:
-        plot_confusion(matrix, class_names, f"{title}\ntest error {100 * error:.2f}%", tmp)
+        plot_confusion(matrix, class_names, f"{title}\ntest error {100 * error:.2f}%", tmp,
+                       class_names + [OTHER] if wider else None)
+
+
+def circuit_qasm(model, test: Split) -> str:
+    """The OpenQASM 3 file of a student: its trained circuit, the notebooks' student's circuit for the
+    first test image, or a classical control's note."""
+    if isinstance(model, HybridStudent):
+        _, angles = circuit_inputs(model, test.x[:1])
+        header, rest = hybrid_qasm3(angles[0]).split("\n", 1)
+        return f"{header}\n{HYBRID_QASM_NOTE}{rest}"
+    return to_qasm3(model.core.theta.detach().double().numpy()) if is_quantum(model) else CLASSICAL_QASM
 
 
 def off_simulator(model, test: Split, noisy: tuple[torch.Tensor, torch.Tensor], seed: int, cfg,
@@ -96,14 +117,14 @@ def main(argv: list[str]) -> None:
             noisy[student] = (test.x[subset], test.y[subset])
         for (student, role, seed, teacher), i in tqdm(list(zip(todo, ids)), desc=run_name(args), disable=None):
             test = tests[student]
-            model = load_student(paths.student_model(*i), test.x[0].numel(), len(class_names), student)
+            model = load_student(paths.student_model(*i), test.x[0].shape, len(class_names), student)
             name = f"{run_name(args)}/{role}/{paths.student_id(student, seed, teacher)}"
             with torch.inference_mode():
                 write_confusion(name, paths.student_confusion(*i), model(test.x), test, class_names)
-            quantum = isinstance(model.core, QuantumLayer)
+                qasm = circuit_qasm(model, test)
             with atomic_path(paths.student_qasm(*i)) as tmp:
-                tmp.write_text(to_qasm3(model.core.theta.detach().double().numpy()) if quantum else CLASSICAL_QASM)
-            result = off_simulator(model, test, noisy[student], seed, cfg, target) if quantum else \
+                tmp.write_text(qasm)
+            result = off_simulator(model, test, noisy[student], seed, cfg, target) if is_quantum(model) else \
                 {"test_error_shots": None}
             record(tracker, name, logged, result, i, target)
             save_json(result, paths.evaluation_metrics(*i))

@@ -74,3 +74,25 @@ def test_fc_reduction_hands_angle_encodings_standardised_features(encoding):
     assert torch.allclose(features.mean(0), torch.zeros(features.shape[1]), atol=1e-4)
     assert torch.allclose(features.std(0, unbiased=False), torch.ones(features.shape[1]), atol=1e-3)
     assert isinstance(Student(64, 10, parse_student("fc-amplitude-q3"), layers=1).reduce, torch.nn.Linear)
+
+
+@pytest.mark.parametrize("qubits", [3, 4])
+def test_notebooks_circuit_bitstring_probabilities_match_qiskit_statevector(qubits):
+    """H then RY(x_k) on qubit k: the hybrid's product formula against Qiskit's state; Qiskit's key puts qubit 0
+    rightmost, so the hybrid's index sum_k b_k 2^k is the key read as a binary number."""
+    from qiskit import QuantumCircuit
+    from qiskit.quantum_info import Statevector
+
+    from c2q.models.hybrid import bitstring_probabilities
+
+    angles = np.random.default_rng(qubits).uniform(-math.pi, math.pi, size=(5, qubits))
+    ours = bitstring_probabilities(torch.as_tensor(angles)).numpy()
+    for row, p in zip(angles, ours):
+        circuit = QuantumCircuit(qubits)
+        circuit.h(range(qubits))
+        for k, x in enumerate(row):
+            circuit.ry(x, k)
+        want = np.zeros(2**qubits)
+        for key, probability in Statevector(circuit).probabilities_dict().items():
+            want[int(key, 2)] = probability
+        np.testing.assert_allclose(p, want, atol=1e-12)

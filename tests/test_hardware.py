@@ -181,3 +181,19 @@ def test_readout_confusion_flips_bits_per_qubit():
     identity = np.eye(2)
     out = apply_readout(p, np.stack([m0, identity]))
     np.testing.assert_allclose(out, [0.2, 0.8, 0, 0])
+
+
+def test_the_notebooks_circuit_under_noise_keeps_its_bitstring_order():
+    """Its index sum_k b_k 2^k: exact at strength 0, close on a device, and far from the reversed bit order."""
+    from c2q.models.hybrid import bitstring_probabilities
+    from c2q.offsim.qasm import hadamard_template
+
+    angles = np.array([[-2.5, -0.4, 1.0, 2.9], [0.3, 2.0, -1.2, -3.0]])
+    exact = bitstring_probabilities(torch.as_tensor(angles)).numpy()
+    template = hadamard_template(4)
+    at_zero = noisy_probabilities(compile_circuit(template), angles, depolarising(0.001, 0.01, 0.02, 0.0))
+    np.testing.assert_allclose(at_zero, exact, atol=1e-6)
+    backend = fake_device("fake_manila")
+    on_device = noisy_probabilities(compile_circuit(template, backend), angles, device_noise(backend))
+    reversed_bits = exact.reshape(2, 2, 2, 2, 2).transpose(0, 4, 3, 2, 1).reshape(2, 16)
+    assert np.abs(on_device - exact).max() < 0.05 < np.abs(reversed_bits - exact).max()

@@ -35,6 +35,12 @@ def bitstring_probabilities(angles: torch.Tensor) -> torch.Tensor:
     return probs
 
 
+def scores(probs: torch.Tensor) -> torch.Tensor:
+    """(B, 2^Q) bitstring probabilities, or their shot estimates -> the (B, 2^(Q+1)) scores."""
+    sigmoid = torch.sigmoid(probs)
+    return torch.cat([sigmoid, 1 - sigmoid], dim=1)
+
+
 def sample_frequencies(probs: torch.Tensor, shots: int) -> torch.Tensor:
     """Frequencies of `shots` measurements per row of `probs`."""
     counts = torch.multinomial(probs.clamp_min(0), shots, replacement=True)
@@ -106,8 +112,7 @@ class HybridStudent(nn.Module):
         return bitstring_probabilities(angles)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scores = torch.sigmoid(self.probabilities(x))
-        return torch.cat([scores, 1 - scores], dim=1)
+        return scores(self.probabilities(x))
 
     def parameter_counts(self) -> dict[str, int]:
         return {"quantum": 0, "classical": sum(p.numel() for p in self.parameters())}

@@ -1,6 +1,7 @@
 """One trained quantum student off the simulator: compiled to a device and run under noise.
 
-For a subset of test images it measures, each on the same images:
+For a subset of test images it measures, each on the same images (the notebooks' student reads bitstring
+frequencies where others read <Z>: c2q.offsim.shots.Readout):
 - `test_error_exact`: exact <Z> (what the student stage reports on the whole test set);
 - `test_error_shots`: <Z> from `shots` bitstrings of the exact distribution (an ideal device);
 - `test_error_device`: the circuit compiled to the fake device and run with its noise, same shots;
@@ -14,20 +15,42 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from qiskit import QuantumCircuit
+from torch import nn
+
 from c2q.core.io import load_tensors
 from c2q.core.variants import parse_student
-from c2q.models.student import Student
+from c2q.models.circuits import QuantumLayer
+from c2q.models.hybrid import HybridStudent
+from c2q.models.student import make_student
 from c2q.offsim.noise import circuit_cost, compile_circuit, depolarising, device_noise, fake_device, noisy_probabilities
-from c2q.offsim.qasm import encoding_angles, student_template
-from c2q.offsim.shots import head_error, output_probabilities, sample_z, z_of
+from c2q.offsim.qasm import encoding_angles, hadamard_template, student_template
+from c2q.offsim.shots import exact_probabilities, readout
 
 
-def load_student(path, in_features: int, n_classes: int, student: str) -> Student:
-    """A trained student from its weights file, in evaluation mode."""
+def load_student(path, sample_shape: tuple[int, ...], n_classes: int, student: str) -> nn.Module:
+    """A trained student from its weights file, for inputs of `sample_shape`, in evaluation mode."""
     state = load_tensors(path)
-    model = Student(in_features, n_classes, parse_student(student), layers=state["core.theta"].shape[0])
+    layers = state["core.theta"].shape[0] if "core.theta" in state else 1  # no trained circuit: any
+    model = make_student(parse_student(student), sample_shape, n_classes, layers)
     model.load_state_dict(state)
     return model.eval()
+
+
+def is_quantum(model: nn.Module) -> bool:
+    """Whether the student has a circuit to run (a `-classical` control has none)."""
+    return isinstance(model, HybridStudent) or isinstance(model.core, QuantumLayer)
+
+
+def circuit_inputs(model: nn.Module, x: torch.Tensor) -> tuple[QuantumCircuit, np.ndarray]:
+    """A quantum student's circuit with its inputs' angles left as parameters, and every input's angles."""
+    if isinstance(model, HybridStudent):
+        angles = model.reduce(x.reshape(-1, *model.image_shape))
+        return hadamard_template(model.qubits), angles.double().numpy()
+    layer = model.core
+    features = model.reduce(x.flatten(1))
+    return (student_template(layer.encoding, layer.theta.detach().double().numpy()),
+            encoding_angles(layer.encoding, features.double().numpy()))
 
 
 class Target:
@@ -40,20 +63,17 @@ class Target:
 
 
 @torch.inference_mode()
-def evaluate_on_hardware(model: Student, x: torch.Tensor, labels: torch.Tensor, *, shots: int, seed: int,
+def evaluate_on_hardware(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, *, shots: int, seed: int,
                          target: Target, noise_cfg) -> dict:
     """The numbers above for one student on the images `x`; `noise_cfg` is params' `evaluate.noise`."""
     model.eval()
-    layer = model.core
-    features = model.reduce(x.flatten(1))
-    angles = encoding_angles(layer.encoding, features.double().numpy())
-    template = student_template(layer.encoding, layer.theta.detach().double().numpy())
-    rng = np.random.default_rng((seed, shots))
+    template, angles = circuit_inputs(model, x)
+    read, rng = readout(model), np.random.default_rng((seed, shots))
 
     def error(probabilities: np.ndarray) -> float:
-        return head_error(model.head, sample_z(probabilities, shots, rng), labels)
+        return read.error(read.sample(probabilities, shots, rng), labels)
 
-    exact = output_probabilities(layer, features).numpy()
+    exact = exact_probabilities(model, x).numpy()
     on_device = compile_circuit(template, target.backend, seed)
     device_p = noisy_probabilities(on_device, angles, target.noise, seed)
     all_to_all = compile_circuit(template, seed=seed)
@@ -67,7 +87,7 @@ def evaluate_on_hardware(model: Student, x: torch.Tensor, labels: torch.Tensor, 
     out = {
         "images": len(labels),
         "shots": shots,
-        "test_error_exact": head_error(model.head, z_of(exact), labels),
+        "test_error_exact": read.error(read.exact(exact), labels),
         "test_error_shots": error(exact),
         "device": target.name,
         "test_error_device": error(device_p),

@@ -20,6 +20,10 @@ state's index, wire 0 most significant, is the same number in both):
 Because an encoding's gates do not depend on the input, each is a circuit
 with parameters (`encoding_template`) and `encoding_angles` gives every
 input's values: a device compiles a student once and binds each input.
+
+The paper notebooks' student (c2q.models.hybrid) has no trained circuit: H on
+every qubit, then RY(x_k) on qiskit's qubit k, x its CNN's angles for the input
+(`hadamard_template`); its bitstring index sum_k b_k 2^k is qiskit's basis index.
 """
 
 from __future__ import annotations
@@ -146,6 +150,23 @@ def student_circuit(encoding: str, features: np.ndarray, theta: np.ndarray) -> Q
     """The whole circuit for one input: its encoding, then the trained circuit (no measurements)."""
     template = student_template(encoding, theta)
     return bind(template, encoding_angles(encoding, np.asarray(features)[None])[0])
+
+
+def hadamard_template(qubits: int) -> QuantumCircuit:
+    """The notebooks' circuit: H on every qubit, then RY(x[k]) on qubit k."""
+    x = ParameterVector("x", qubits)
+    circuit = QuantumCircuit(qubits, name="hadamard_ry")
+    circuit.h(range(qubits))
+    for k in range(qubits):
+        circuit.ry(x[k], k)
+    return circuit
+
+
+def hybrid_qasm3(angles: np.ndarray) -> str:
+    """OpenQASM 3 of the notebooks' circuit for one input (its CNN's angles bound), every qubit measured."""
+    circuit = bind(hadamard_template(len(angles)), np.asarray(angles, dtype=np.float64))
+    circuit.measure_all()
+    return qasm3.dumps(circuit)
 
 
 def to_qasm3(theta: np.ndarray) -> str:

@@ -20,19 +20,22 @@ def pyplot():
     return plt
 
 
-def plot_confusion(matrix, class_names: list[str], title: str, path: Path) -> None:
-    """A confusion matrix (rows: true class, columns: predicted), counts in the cells."""
+def plot_confusion(matrix, class_names: list[str], title: str, path: Path,
+                   predicted_names: list[str] | None = None) -> None:
+    """A confusion matrix (rows: true class, columns: predicted, named `predicted_names` where they are not
+    the classes), counts in the cells."""
     plt = pyplot()
     import numpy as np
 
     m = np.asarray(matrix)
-    fig, ax = plt.subplots(figsize=(1.6 + 0.45 * len(m), 1.2 + 0.45 * len(m)))
+    rows, columns = m.shape
+    fig, ax = plt.subplots(figsize=(1.6 + 0.45 * columns, 1.2 + 0.45 * rows))
     ax.imshow(m, cmap="Blues")
-    for i in range(len(m)):
-        for j in range(len(m)):
+    for i in range(rows):
+        for j in range(columns):
             ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=7,
                     color="white" if m[i, j] > m.max() / 2 else "black")
-    ax.set_xticks(range(len(m)), class_names, rotation=90, fontsize=7)
+    ax.set_xticks(range(columns), predicted_names or class_names, rotation=90, fontsize=7)
     ax.set_yticks(range(len(m)), class_names, fontsize=7)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
