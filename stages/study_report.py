@@ -15,7 +15,7 @@ from c2q.core.config import load_params
 from c2q.core.datasets import DATASETS
 from c2q.core.io import atomic_path, load_json, save_json
 from c2q.study import report
-from c2q.study.arms import NOTEBOOKS, map_arms, notebook_arms
+from c2q.study.arms import NOTEBOOKS, cell_arms, groups
 from c2q.study.config import StudyParams, load_study_params
 from c2q.tracking.runs import stage_run
 from stages import run
@@ -32,17 +32,18 @@ def run_name(args: argparse.Namespace) -> str:
 
 
 def params_read(args: argparse.Namespace) -> list[str]:
-    return ["datasets", "students", "sizes", "seeds", "teacher_seeds", "distill", "notebooks"]
+    return ["datasets", "students", "sizes", "seeds", "teacher_seeds", "validation", "baseline", "distill", "controls",
+            "notebooks"]
 
 
 def records(study: StudyParams) -> pd.DataFrame:
     """Every training the params call for, one row each (missing files stop the stage)."""
-    cells = [(d, str(size), s, map_arms(study)) for d in study.datasets for size in study.sizes for s in study.seeds]
-    cells += [(d, NOTEBOOKS, s, notebook_arms(study)) for d in study.datasets for s in study.notebooks.seeds]
+    cells = [(d, group, s) for d in study.datasets for group in groups(study) for s in study.seeds]
+    cells += [(d, NOTEBOOKS, s) for d in study.notebooks.datasets for s in study.notebooks.seeds]
     rows = []
-    for dataset, group, seed, arms in cells:
+    for dataset, group, seed in cells:
         folder = paths.study_cell(dataset, group, seed)
-        for arm in arms:
+        for arm in cell_arms(study, group, seed):
             record = load_json(folder / f"{arm.name}.json")
             rows.append({k: v for k, v in record.items() if k not in ("curve", "key")})
     return pd.DataFrame(rows)
@@ -63,48 +64,63 @@ def write_csv(frame: pd.DataFrame, name: str) -> None:
         frame.to_csv(tmp, index=False, float_format="%.4f")
 
 
+def images_per_class(data: pd.DataFrame, classes: dict[str, int]) -> dict[tuple, float]:
+    """{(dataset, group): training images per class}; `all` is the whole split's mean per class."""
+    return {(r.dataset, r.group): float(r.size) if r.size != "all" else r.train_samples / classes[r.dataset]
+            for r in data.itertuples()}
+
+
+def summary(data: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> dict:
+    out = {"trainings": len(data), "hit_cap": int(data["hit_cap"].sum())}
+    for name, table in tables.items():
+        out[name] = {"tests": len(table), "surviving_positive": int((table["survives"] & (table["gain"] > 0)).sum()),
+                     "surviving_negative": int((table["survives"] & (table["gain"] < 0)).sum())}
+    return out
+
+
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
     load_params()
     study = load_study_params()
-    d = study.distill
     with stage_run(run_name(args), study.mlflow.experiment, {k: v for k, v in study.model_dump().items()
                                                               if k in params_read(args)}, {"role": "report"}) as tracker:
         data = records(study)
-        gains = report.gains_table(data[data["study"] == "regime-map"])
-        notebooks = report.gains_table(data[data["study"] == NOTEBOOKS])
-        selected = report.selected_on_validation(gains)
-        reference = report.with_settings(gains, [(s.method, s.temperature, s.alpha) for s in d.reference])
-        teachers = teacher_table(study)
-        OUT.mkdir(parents=True, exist_ok=True)
-        write_csv(gains, "gains.csv")
-        write_csv(selected, "selected.csv")
-        write_csv(notebooks, "notebooks.csv")
-        write_csv(teachers, "teachers.csv")
-        with atomic_path(OUT / "report.md") as tmp:
-            tmp.write_text(report.markdown(selected, reference, notebooks))
-        samples = report.images_per_class(data[data["study"] == "regime-map"],
-                                          {d: len(DATASETS[d].classes) for d in study.datasets})
-        with atomic_path(OUT / "gain_vs_size.png") as tmp:
-            report.plot_gain_vs_size(gains, selected, [(s.method, s.temperature, s.alpha) for s in d.reference],
-                                     d.teacher, samples, tmp)
-        heatmap_size = 150 if 150 in study.sizes else study.sizes[0]
-        with atomic_path(OUT / "heatmap.png") as tmp:
-            report.plot_heatmaps(gains, heatmap_size, d.teacher, tmp)
-        summary = {
-            "trainings": len(data),
-            "selected_wins": int((selected["gain_ci_low"] > 0).sum()),
-            "selected_losses": int((selected["gain_ci_high"] < 0).sum()),
-            "selected_cells": len(selected),
-            "notebooks_mean_gain": round(float(notebooks["gain"].mean()), 4),
+        on_map, on_notebooks = data[data["study"] == "regime-map"], data[data["study"] == NOTEBOOKS]
+        chosen = report.choices(on_map)
+        tables = {
+            "gains": report.map_gains(on_map, chosen),
+            "versus_controls": report.distillation_vs_controls(on_map, chosen),
+            "quantum_vs_classical": report.quantum_vs_classical(
+                on_map, chosen, {s: f"{s}-classical" for s in study.students if f"{s}-classical" in study.students}),
+            "notebooks": report.notebooks_gains(on_notebooks),
+            "notebooks_average": report.notebooks_average(on_notebooks),
         }
-        save_json(summary, OUT / "summary.json")
-        tracker.log_metrics(summary)
-        for name in ("report.md", "gains.csv", "selected.csv", "notebooks.csv", "teachers.csv", "gain_vs_size.png",
-                     "heatmap.png", "summary.json"):
+        OUT.mkdir(parents=True, exist_ok=True)
+        write_csv(chosen, "chosen.csv")
+        write_csv(teacher_table(study), "teachers.csv")
+        for name, table in tables.items():
+            write_csv(table, f"{name}.csv")
+        with atomic_path(OUT / "report.md") as tmp:
+            tmp.write_text(report.markdown(tables["gains"], tables["versus_controls"], tables["quantum_vs_classical"],
+                                           tables["notebooks"], tables["notebooks_average"]))
+        samples = images_per_class(on_map, {d: len(DATASETS[d].classes) for d in study.datasets})
+        with atomic_path(OUT / "gain_vs_size.png") as tmp:
+            report.plot_gain_vs_size(tables["gains"], tables["versus_controls"], samples, tmp)
+        with atomic_path(OUT / "settings.png") as tmp:
+            report.plot_settings(on_map, chosen, study.controls.students[0], tmp)
+        numbers = summary(data, tables)
+        save_json(numbers, OUT / "summary.json")
+        tracker.log_metrics({f"{k}.{m}": v for k, t in numbers.items() if isinstance(t, dict) for m, v in t.items()}
+                            | {"trainings": numbers["trainings"]})
+        for name in OUTPUTS:
             tracker.log_artifact(OUT / name)
-        print(f"study_report: {len(data)} trainings; chosen on validation: {summary['selected_wins']} of "
-              f"{len(selected)} cells gain (95% CI above 0), {summary['selected_losses']} lose")
+        print(f"study_report: {len(data)} trainings; " + "; ".join(
+            f"{k}: {t['surviving_positive']}+/{t['surviving_negative']}- of {t['tests']} survive Holm"
+            for k, t in numbers.items() if isinstance(t, dict)))
+
+
+OUTPUTS = ("report.md", "chosen.csv", "teachers.csv", "gains.csv", "versus_controls.csv", "quantum_vs_classical.csv",
+           "notebooks.csv", "notebooks_average.csv", "gain_vs_size.png", "settings.png", "summary.json")
 
 
 if __name__ == "__main__":

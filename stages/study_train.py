@@ -1,29 +1,34 @@
 """Study stages study_map and study_notebooks: every training of one cell (dataset, group, student seed).
 
-group is a training size of the map (images per class, or `all`) or `notebooks`
-(the paper notebooks' configurations). The cell's trainings (c2q.study.arms) run
-side by side per student and class subset, each writes its own metrics file
-and its own MLflow run (nested under the stage's) tagged with every study axis.
+group is a group of the map (a training size, or `<size>.whole-val`) or `notebooks` (the paper
+notebooks' regime). The cell's trainings (c2q.study.arms) run side by side per student and class
+subset; each writes its own metrics file and its own MLflow run (nested under the stage's)
+tagged with every study axis.
 
-Every training follows the main pipeline's one recipe (params.yaml's
-`student`, c2q.training.engine). A training whose metrics file is already there with the
-same key (its arm, recipe, size, seed, input files and the code) is not run
-again, so adding a setting reruns this stage but trains only the new arms;
-files of arms no longer in the params are removed (c2q.training.reuse). DVC keeps
-the folder between runs (`persist: true` in study/dvc.yaml) for that reason.
+The map's students follow the main pipeline's recipe (params.yaml's `student`), the notebooks'
+student its own (params.yaml's `hybrid`), both in c2q.training.engine. A training whose metrics
+file is already there with the same key (its arm, recipe, size, seed, validation subset, input
+files and the code) is not run again, so adding a seed, setting or control reruns this stage but
+trains only the new arms; files of arms no longer in the params are removed (c2q.training.reuse).
+The `self` control's teachers are kept in the cell's folder the same way. DVC keeps the folder
+between runs (`persist: true` in study/dvc.yaml) for that reason.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+import torch
 
 from c2q.core import paths
 from c2q.core.config import load_params
-from c2q.core.io import load_tensors, save_json
-from c2q.data.splits import load_splits
-from c2q.study.arms import NOTEBOOKS, Arm, cell_arms, cell_size, teacher_seed
-from c2q.study.cells import by_group, train_arms
-from c2q.study.config import StudyParams, load_study_params
+from c2q.core.errors import ParamsError
+from c2q.core.io import load_tensors, load_torch, save_json, save_torch
+from c2q.data.splits import load_splits, per_class_subset
+from c2q.study.arms import NOTEBOOKS, WHOLE_VAL, Arm, cell_arms, cell_size, groups, whole_validation
+from c2q.study.cells import Teachers, by_group, self_teacher, train_arms, validation_size
+from c2q.study.config import STUDY_PARAMS, StudyParams, load_study_params
 from c2q.tracking.runs import stage_run
 from c2q.training.engine import Recipe
 from c2q.training.reuse import code_digests, is_done, remove_stale, training_key
@@ -41,7 +46,7 @@ CODE = ("stages/study_train.py", "c2q/core/io.py", "c2q/core/methods.py", "c2q/c
 def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("dataset")
-    ap.add_argument("group", help="a size of the map (images per class, or all), or `notebooks`")
+    ap.add_argument("group", help="a group of the map (a size, or <size>.whole-val), or `notebooks`")
     ap.add_argument("seed", type=int)
     return ap.parse_args(argv)
 
@@ -49,69 +54,131 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def run_name(args: argparse.Namespace) -> str:
     if args.group == NOTEBOOKS:
         return stage_name("study_notebooks", args.dataset, args.seed)
+    if args.group.endswith(WHOLE_VAL):
+        return stage_name("study_map_whole_val", args.dataset, args.group.removesuffix(WHOLE_VAL), args.seed)
     return stage_name("study_map", args.dataset, args.group, args.seed)
 
 
 def params_read(args: argparse.Namespace) -> list[str]:
-    """params.yaml's `student` (the recipe), then the keys of study/params.yaml."""
-    return ["student", "teacher_seeds"] + (["notebooks"] if args.group == NOTEBOOKS else ["students", "distill"])
+    """params.yaml's recipe section (`student`, or `hybrid` for the notebooks' student), then the keys
+    of study/params.yaml."""
+    if args.group == NOTEBOOKS:
+        return ["hybrid", "teacher_seeds", "validation", "notebooks"]
+    return ["student", "teacher_seeds", "validation", "students", "baseline", "distill", "controls"]
 
 
-def load_teachers(dataset: str, seed: int) -> dict[str, dict]:
-    flat = load_tensors(paths.study_teacher_logits(dataset, seed))
-    teachers: dict[str, dict] = {}
-    for key, logits in flat.items():
-        teacher, split = key.split("/")
-        teachers.setdefault(teacher, {})[split] = logits
-    return teachers
+def load_teachers(dataset: str, seeds: list[int]) -> Teachers:
+    """Teacher seed -> teacher -> split -> logits."""
+    out: Teachers = {}
+    for seed in seeds:
+        for key, logits in load_tensors(paths.study_teacher_logits(dataset, seed)).items():
+            teacher, split = key.split("/")
+            out.setdefault(seed, {}).setdefault(teacher, {})[split] = logits
+    return out
 
 
-def arm_key(arm: Arm, recipe: dict, size: int | str, seed: int, inputs: dict) -> str:
-    """What one training's result depends on (`recipe`: params.yaml's `student`; `inputs`: digests of its
-    input files and code); while this is unchanged, its metrics file is reused."""
-    return training_key(arm.name, recipe, size, seed, inputs)
+class Cell:
+    """One cell's plan: its arms, each one's key, how its trainings are built."""
+
+    def __init__(self, args: argparse.Namespace, params, study: StudyParams, digests: dict[str, str]):
+        self.args, self.study, self.folder = args, study, paths.study_cell(args.dataset, args.group, args.seed)
+        self.size = cell_size(study, args.group)
+        v = study.validation
+        self.val_per_class = None if whole_validation(args.group) else validation_size(self.size, v.fraction,
+                                                                                       v.min_per_class)
+        notebooks = args.group == NOTEBOOKS
+        self.recipe_section = params.hybrid if notebooks else params.student
+        self.hyper = {"layers": params.student.layers, "simulator": params.student.simulator,
+                      "training_shots": params.hybrid.training_shots, "shift": params.hybrid.shift}
+        self.monitor = study.notebooks.size if notebooks else None
+        split = digests[str(paths.split_file(args.dataset))]
+        self.common = {"split": split, "validation": self.val_per_class, "monitor": self.monitor,
+                       "code": code_digests(CODE)}
+        self.teacher_digest = {t: digests[str(paths.study_teacher_logits(args.dataset, t))]
+                               for t in study.teacher_seeds}
+        self.arms = cell_arms(study, args.group, args.seed)
+        self.keys = {a: self.key(a.name, a.teacher_seed if a.family in ("distill", "permuted") else None)
+                     for a in self.arms}
+
+    def key(self, name: str, teacher_seed: int | None) -> str:
+        """What one training's result depends on; while unchanged, its file is reused."""
+        inputs = {**self.common, "teacher": self.teacher_digest[teacher_seed] if teacher_seed is not None else None}
+        return training_key(name, self.recipe_section.model_dump(), self.hyper, self.size, self.args.seed, inputs)
+
+    def recipe_for(self, n: int) -> Recipe:
+        if self.args.group == NOTEBOOKS:
+            h = self.recipe_section
+            return Recipe.for_epochs(h.epochs, h.batch_size, h.lr, n)
+        return Recipe.of(self.recipe_section)
+
+    def val_rows(self, labels: torch.Tensor) -> torch.Tensor:
+        return per_class_subset(labels, self.val_per_class or "all", self.args.seed)
+
+    def self_file(self, student: str) -> Path:
+        return self.folder / f"{student}-self-teacher.pt"
+
+    def self_logits(self, student: str):
+        """The `self` control's teacher of `student`: read when its key matches, else trained and kept."""
+        def get(make, flat, rows, val, recipe) -> torch.Tensor:
+            key, path = self.key(f"{student}-self-teacher", None), self.self_file(student)
+            saved = load_torch(path) if path.is_file() else None
+            if saved is not None and saved["key"] == key:
+                return saved["logits"]
+            logits = self_teacher(student, flat, rows, val, self.args.seed, make, recipe, f"{student} self-teacher")
+            save_torch({"key": key, "logits": logits}, path)
+            return logits
+        return get
+
+    def kept_files(self, done: list) -> set[str]:
+        selfs = {self.self_file(a.student).stem for a in self.arms if a.family == "self"}
+        return {a.name for a in done} | selfs
 
 
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
-    params = load_params()  # the whole pipeline's params must be valid too; `student` is the recipe
+    params = load_params()  # the whole pipeline's params must be valid too; they hold the recipes
     study: StudyParams = load_study_params()
-    name, size, tseed = run_name(args), cell_size(study, args.group), teacher_seed(study, args.seed)
-    recipe = params.student.model_dump()
-    logged = {"student": recipe, **{k: v for k, v in study.model_dump().items() if k in params_read(args)}}
-    axes = {"dataset": args.dataset, "size": size, "seed": args.seed, "teacher_seed": tseed,
+    if args.group != NOTEBOOKS and args.group not in groups(study):
+        raise ParamsError([f"group {args.group!r} is not one of the map's {groups(study)}"], str(STUDY_PARAMS))
+    name = run_name(args)
+    recipe_key = "hybrid" if args.group == NOTEBOOKS else "student"
+    logged = {recipe_key: getattr(params, recipe_key).model_dump(),
+              **{k: v for k, v in study.model_dump().items() if k in params_read(args)}}
+    axes = {"dataset": args.dataset, "size": cell_size(study, args.group), "group": args.group, "seed": args.seed,
             "study": "regime-map" if args.group != NOTEBOOKS else "notebooks"}
-    folder = paths.study_cell(args.dataset, args.group, args.seed)
     with stage_run(name, study.mlflow.experiment, logged, {**axes, "role": "study"}) as tracker:
-        split_file, teacher_file = paths.split_file(args.dataset), paths.study_teacher_logits(args.dataset, tseed)
-        digests = tracker.log_inputs([split_file, teacher_file])
-        code = code_digests(CODE)
-        arms = cell_arms(study, args.group)
-        keys = {a: arm_key(a, recipe, size, args.seed, {  # a baseline does not depend on the teachers
-            "split": digests[str(split_file)], "teacher": digests[str(teacher_file)] if a.teacher else None,
-            "code": code}) for a in arms}
-        todo = [a for a in arms if not is_done(folder / f"{a.name}.json", keys[a])]
-        remove_stale([folder], {a.name for a in arms if a not in todo})  # only finished trainings keep files
-        print(f"{name}: {len(todo)} of {len(arms)} trainings to run", flush=True)
+        teacher_files = [paths.study_teacher_logits(args.dataset, t) for t in study.teacher_seeds]
+        digests = tracker.log_inputs([paths.split_file(args.dataset), *teacher_files])
+        cell = Cell(args, params, study, digests)
+        todo = [a for a in cell.arms if not is_done(cell.folder / f"{a.name}.json", cell.keys[a])]
+        remove_stale([cell.folder], cell.kept_files([a for a in cell.arms if a not in todo]))
+        print(f"{name}: {len(todo)} of {len(cell.arms)} trainings to run", flush=True)
         if todo:
-            splits, teachers = load_splits(paths.split_file(args.dataset)), load_teachers(args.dataset, tseed)
+            splits, teachers = load_splits(paths.split_file(args.dataset)), load_teachers(args.dataset,
+                                                                                          study.teacher_seeds)
         for group in by_group(todo):
             checkpoint = paths.checkpoint(f"{name}-{group[0].name}")
-            results = train_arms(group, splits, teachers, size=size, seed=args.seed, layers=params.student.layers,
-                                 simulator=params.student.simulator, recipe=Recipe.of(params.student),
-                                 desc=f"{name} {group[0].student}", checkpoint=checkpoint,
-                                 keys=[keys[a] for a in group])
+            results = train_arms(group, splits, teachers, size=cell.size, seed=args.seed, val_rows=cell.val_rows,
+                                 hyper=cell.hyper, recipe_for=cell.recipe_for, desc=f"{name} {group[0].student}",
+                                 checkpoint=checkpoint, keys=[cell.keys[a] for a in group],
+                                 monitor_per_class=cell.monitor, self_logits=cell.self_logits(group[0].student))
             for arm, result in zip(group, results):
-                record = {**axes, **result, "key": keys[arm]}
-                run_params = {**arm.row(), "size": size, "seed": args.seed, "teacher_seed": tseed, "recipe": recipe}
-                metrics = {k: record[k] for k in ("best_step", "steps", "best_val_accuracy", "test_error",
-                                                  "train_samples")}
-                tracker.log_training(f"{name}/{arm.name}", run_params, metrics, result["curve"],
-                                     {**axes, **arm.row(), "training": arm.name, "hit_cap": result["hit_cap"]})
-                save_json(record, folder / f"{arm.name}.json")  # last: it marks the training done
+                record(tracker, name, axes, arm, result, cell)
             checkpoint.unlink(missing_ok=True)  # only now: every MLflow record of the group is complete
-        folder.mkdir(parents=True, exist_ok=True)
-        tracker.log_metrics({"trainings": len(arms), "trained": len(todo)})
+        cell.folder.mkdir(parents=True, exist_ok=True)
+        tracker.log_metrics({"trainings": len(cell.arms), "trained": len(todo)})
+
+
+def record(tracker, name: str, axes: dict, arm: Arm, result: dict, cell: Cell) -> None:
+    """One training's MLflow run, then its metrics file (last: it marks the training done)."""
+    row = {**axes, **result, "key": cell.keys[arm]}
+    run_params = {**arm.row(), "size": cell.size, "seed": cell.args.seed, "recipe": cell.recipe_section.model_dump()}
+    metrics = {k: row[k] for k in ("best_step", "steps", "best_val_accuracy", "test_error", "train_samples",
+                                   "val_samples", "test_subset_error", "test_subset_error_chosen_on_test")
+               if k in row}
+    tracker.log_training(f"{name}/{arm.name}", run_params, metrics, result["curve"],
+                         {**axes, **arm.row(), "training": arm.name, "hit_cap": result["hit_cap"]})
+    save_json(row, cell.folder / f"{arm.name}.json")
 
 
 if __name__ == "__main__":

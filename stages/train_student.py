@@ -180,14 +180,6 @@ def recipe_for(variant: StudentVariant, params: Params, n: int) -> Recipe:
     return Recipe.for_epochs(cfg.epochs, cfg.batch_size, cfg.lr, n)
 
 
-def side_by_side(variant: StudentVariant, params: Params, k: int) -> list[list[int]]:
-    """Which of k trainings train together: all at once, but the notebooks' student with finite-shot
-    training one at a time (its shot estimate is an autograd.Function that torch.func.vmap cannot batch)."""
-    if variant.hybrid and params.hybrid.training_shots:
-        return [[i] for i in range(k)]
-    return [list(range(k))]
-
-
 def ids(args: argparse.Namespace, seed: int) -> tuple:
     """The arguments of a training's paths (c2q.paths.student_*)."""
     return args.role, args.dataset, args.student, seed, args.teacher
@@ -208,11 +200,9 @@ def train_seeds(args, params: Params, seeds: list[int], keys: list[str], splits:
         torch.manual_seed(seed)  # a seed's baseline and distilled students start from the same weights
         inits.append(student().state_dict())
         trainings.append(Training(f"seed {seed}", seed, per_class_subset(train.y, params.data.train_per_class, seed)))
-    recipe, loss_fn, results = recipe_for(variant, params, len(trainings[0].rows)), loss_for(args, params, train), []
-    for group in side_by_side(variant, params, len(seeds)):
-        results += fit(model, [inits[i] for i in group], [trainings[i] for i in group], train, splits["val"],
-                       loss_fn=loss_fn, recipe=recipe, desc=run_name(args), checkpoint=paths.checkpoint(run_name(args)),
-                       keys=[keys[i] for i in group])
+    results = fit(model, inits, trainings, train, splits["val"], loss_fn=loss_for(args, params, train),
+                  recipe=recipe_for(variant, params, len(trainings[0].rows)), desc=run_name(args),
+                  checkpoint=paths.checkpoint(run_name(args)), keys=keys)
     test_logits = predict_states(model, [state for state, _ in results], splits["test"].x)
     return model, [Trained(seed, weights_digest(init), len(training.rows), state, result, logits)
                    for seed, init, training, (state, result), logits

@@ -141,10 +141,10 @@ def test_the_stage_trains_it_with_the_hybrid_recipe_and_keys_it_by_that_section(
                                                                                   "data": {"train_per_class": "all"}}
 
 
-def test_finite_shot_training_trains_the_seeds_one_at_a_time(trained, monkeypatch):
+def test_finite_shot_training_trains_the_seeds_side_by_side(trained, monkeypatch):
+    """Each seed draws its own shots under vmap (_ShotEstimate's vmap rule)."""
     root, _, _, _ = trained
     params, args = _params(50), train_student.parse_args(["baseline", "mnist", STUDENT])
-    assert train_student.side_by_side(parse_student(STUDENT), params, 2) == [[0], [1]]
     monkeypatch.chdir(root)
     _, done = train_student.train_seeds(args, params, [0, 1], ["s0", "s1"], load_splits(root / f"{STUDENT}.pt"),
                                         CLASSES)

@@ -48,13 +48,19 @@ def sample_frequencies(probs: torch.Tensor, shots: int) -> torch.Tensor:
 
 
 class _ShotEstimate(torch.autograd.Function):
-    """N-shot frequencies forward; parameter shift, itself by N-shot estimates, backward."""
+    """N-shot frequencies forward; parameter shift, itself by N-shot estimates, backward. Written in the
+    form torch.func.vmap can batch (students trained side by side, each drawing its own shots)."""
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, angles: torch.Tensor, shots: int, shift: float) -> torch.Tensor:
-        ctx.save_for_backward(angles)
-        ctx.shots, ctx.shift = shots, shift
+    def forward(angles: torch.Tensor, shots: int, shift: float) -> torch.Tensor:
         return sample_frequencies(bitstring_probabilities(angles), shots)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        angles, ctx.shots, ctx.shift = inputs
+        ctx.save_for_backward(angles)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):

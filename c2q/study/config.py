@@ -11,12 +11,13 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from c2q.core.config import Count, PerClass, PositiveNumber, Seed, _list, _Section, _student_name, read_yaml, schema_problems
+from c2q.core.config import (Count, PerClass, PositiveNumber, Seed, _list, _Section, _student_name, read_yaml,
+                             schema_problems)
 from c2q.core.datasets import DATASETS
 from c2q.core.errors import ParamsError
 from c2q.core.methods import DISTILL_METHODS
 from c2q.core.names import ENSEMBLE, TRAINED_TEACHERS
-from c2q.core.variants import parse_student
+from c2q.core.variants import parse_student, reduction_problem
 
 STUDY_PARAMS = Path("study/params.yaml")
 Alpha = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
@@ -25,13 +26,22 @@ TeacherName = Literal[TRAINED_TEACHERS + (ENSEMBLE,)]
 
 def _study_student(name: str) -> str:
     v = parse_student(name)
-    if (v.reduction, v.encoding) != ("fc", "amplitude") or v.classical:
-        raise ValueError(f"{name}: the study trains fc-amplitude-q<N> students (the flattened image through a "
-                         "trainable linear layer into amplitude encoding), side by side")
+    if (v.reduction, v.encoding) != ("fc", "amplitude"):
+        raise ValueError(f"{name}: the map trains fc-amplitude-q<N> students and their -classical controls "
+                         "(the flattened image through a trainable linear layer), side by side")
+    return name
+
+
+def _notebooks_student(name: str) -> str:
+    if not parse_student(name).hybrid:
+        raise ValueError(f"{name}: the notebooks' regime trains their own student, cnn-hadamard-q<N>")
     return name
 
 
 StudyStudent = Annotated[str, AfterValidator(_student_name), AfterValidator(_study_student)]
+NotebooksStudent = Annotated[str, AfterValidator(_student_name), AfterValidator(_notebooks_student)]
+Smoothing = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
+CONTROL_TEACHERS = ("onehot", "uniform", "permuted", "self")  # what c2q.study.cells puts in the teacher's place
 
 
 class Setting(_Section):
@@ -40,32 +50,45 @@ class Setting(_Section):
     alpha: Alpha
 
 
-class Sweep(_Section):
-    methods: _list(Literal[DISTILL_METHODS])
-    temperatures: _list(PositiveNumber)
-    alphas: _list(Alpha)
-    students: list[StudyStudent]
-
-    def settings(self) -> list[Setting]:
-        return [Setting(method=m, temperature=t, alpha=a)
-                for m in self.methods for t in self.temperatures for a in self.alphas]
+class Validation(_Section):
+    fraction: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+    min_per_class: Count
+    whole_split_sizes: list[PerClass]
 
 
-class CompareTeachers(_Section):
-    teachers: _list(TeacherName)
-    students: list[StudyStudent]
+class Baseline(_Section):
+    lr_scales: _list(PositiveNumber)
+    label_smoothing: _list(Smoothing)
+
+    def settings(self) -> list[tuple[float, float]]:
+        return [(lr, eps) for lr in self.lr_scales for eps in self.label_smoothing]
 
 
 class StudyDistill(_Section):
     teacher: TeacherName
-    reference: _list(Setting)
-    sweep: Sweep
-    compare_teachers: CompareTeachers
+    methods: _list(Literal[DISTILL_METHODS])
+    temperatures: _list(PositiveNumber)
+    alphas: _list(Alpha)
+
+    def settings(self, method: str) -> list[Setting]:
+        return [Setting(method=method, temperature=t, alpha=a) for t in self.temperatures for a in self.alphas]
+
+    @property
+    def budget(self) -> int:
+        """Settings per method, so the number every family of the map is chosen from."""
+        return len(self.temperatures) * len(self.alphas)
+
+
+class Controls(_Section):
+    students: _list(StudyStudent)
+    label_smoothing: _list(Smoothing)
+    teachers: _list(Literal[CONTROL_TEACHERS])
 
 
 class Notebooks(_Section):
+    datasets: list[Literal[tuple(DATASETS)]]
     classes: _list(_list(Annotated[int, Field(ge=0)]))
-    students: _list(StudyStudent)
+    students: _list(NotebooksStudent)
     size: Count
     teachers: _list(TeacherName)
     seeds: _list(Seed)
@@ -83,20 +106,39 @@ class StudyParams(_Section):
     sizes: _list(PerClass)
     seeds: _list(Seed)
     teacher_seeds: _list(Seed)
+    validation: Validation
+    baseline: Baseline
     distill: StudyDistill
+    controls: Controls
     notebooks: Notebooks
 
 
 def _cross_checks(p: StudyParams) -> list[str]:
-    problems = []
-    for key, students in [("distill.sweep.students", p.distill.sweep.students),
-                          ("distill.compare_teachers.students", p.distill.compare_teachers.students)]:
-        problems += [f"{key}: {s!r} is not in students {p.students}" for s in students if s not in p.students]
-    for dataset in p.datasets:
+    budget = p.distill.budget
+    problems = [f"{key}: {n} settings; every family is chosen from as many as distillation's "
+                f"{budget} (distill.temperatures x distill.alphas)"
+                for key, n in [("baseline", len(p.baseline.settings())),
+                               ("controls.label_smoothing", len(p.controls.label_smoothing))] if n != budget]
+    problems += [f"controls.students: {s!r} is not in students {p.students}" for s in p.controls.students
+                 if s not in p.students]
+    problems += [f"validation.whole_split_sizes: {s!r} is not in sizes {p.sizes}"
+                 for s in p.validation.whole_split_sizes if s not in p.sizes]
+    for dataset in p.notebooks.datasets:
+        if dataset not in p.datasets:
+            problems.append(f"notebooks.datasets: {dataset!r} is not in datasets {p.datasets} (their teachers train there)")
+            continue
         n = len(DATASETS[dataset].classes)
+        for student in p.notebooks.students:
+            v = parse_student(student)
+            if problem := reduction_problem(v.reduction, v.n_features, DATASETS[dataset].image_shape):
+                problems.append(f"notebooks.datasets: {student} on {dataset}: {problem}")
         for classes in p.notebooks.classes:
             if len(classes) < 2 or max(classes) >= n:
                 problems.append(f"notebooks.classes: {classes} must be 2 or more classes of {dataset} (0..{n - 1})")
+            for student in p.notebooks.students:
+                if len(classes) > 2 ** parse_student(student).qubits:
+                    problems.append(f"notebooks.students: {student} scores {2 ** parse_student(student).qubits} "
+                                    f"bitstrings, fewer than the {len(classes)} classes {classes}")
     return problems
 
 

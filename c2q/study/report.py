@@ -1,15 +1,16 @@
-"""The regime map's report: gains with confidence intervals, choices made on validation, figures.
+"""The study's report: every family's choice on validation, its gain with a corrected interval, figures.
 
-Input is one record per training (the cells' metrics files). Every gain is
-paired by student seed: baseline and distilled students of one seed share
-initial weights, training subset and batch order, and the distilled one learns
-from that seed's teacher (c2q.study.teacher_seed), so the interval covers
-student, data-subset and teacher variance. Gains are in percentage points,
-positive when distillation lowers the test error.
+Input is one record per training (the cells' metrics files). Gains are in percentage points of test
+error, positive when the arm beats what it is compared with, and always paired: the trainings of one
+cell share initial weights, training subset, validation subset and batch order.
 
-"Selected on validation": per (dataset, student, size) the distilled arm
-(teacher, method, T, alpha) with the highest mean validation accuracy over
-seeds is chosen; only then is its test error compared with the baseline's.
+- *Chosen on validation*: per cell (dataset, group, student) and family (and method), the setting
+  with the highest mean validation accuracy over all its trainings; only then are test errors read.
+- *Intervals*: a family's errors form a (student seeds x teacher seeds) grid (one column when no
+  teacher seed enters), and a difference of two grids is analysed with student seed and teacher
+  seed as random effects (c2q.reporting.stats.crossed_mean); in the notebooks' regime, where each
+  student seed learns from one teacher seed, the teacher seed is a grouping random effect
+  (grouped_mean). Every table's p-values are Holm-corrected over that table's tests.
 """
 
 from __future__ import annotations
@@ -21,163 +22,321 @@ import numpy as np
 import pandas as pd
 
 from c2q.reporting.figures import pyplot
-from c2q.reporting.stats import paired_gain, spread
+from c2q.reporting.stats import Estimate, crossed_mean, grouped_mean, holm
 
-CELL = ["dataset", "classes", "student", "qubits", "size"]
-ARM = ["teacher", "method", "temperature", "alpha"]
-
-
-def _setting(row) -> str:
-    return f"{row.teacher} {row.method} T={row.temperature:g} α={row.alpha:g}"
+CELL = ["dataset", "group", "size", "student"]
+FAMILY = ["family", "method"]
+SETTING = ["temperature", "alpha", "smoothing", "lr_scale"]
+CONTROLS = ("label_smoothing", "onehot", "uniform", "permuted", "self")
 
 
-def gains_table(records: pd.DataFrame) -> pd.DataFrame:
-    """One row per (cell, distilled arm): errors, gain with 95% CI, p-value and wins over seeds."""
-    base = records[records["role"] == "baseline"].set_index(CELL + ["seed"])["test_error"]
-    base_val = records[records["role"] == "baseline"].set_index(CELL + ["seed"])["best_val_accuracy"]
-    rows = []
-    for key, group in records[records["role"] == "distilled"].groupby(CELL + ARM, sort=False):
-        index = [tuple(key[: len(CELL)]) + (s,) for s in group["seed"]]
-        b, d = base.loc[index].to_numpy(), group["test_error"].to_numpy()
-        g = paired_gain(100 * b, 100 * d)
-        rows.append({**dict(zip(CELL + ARM, key)), "seeds": len(group),
-                     "baseline_error": 100 * b.mean(), "baseline_error_std": 100 * spread(b).std,
-                     "distilled_error": 100 * d.mean(), "distilled_error_std": 100 * spread(d).std,
-                     "gain": g.mean, "gain_ci_low": g.ci_low, "gain_ci_high": g.ci_high, "p_value": g.p_value,
-                     "wins": g.wins, "val_accuracy": 100 * group["best_val_accuracy"].mean(),
-                     "baseline_val_accuracy": 100 * base_val.loc[index].mean()})
-    return pd.DataFrame(rows)
+def setting_text(row) -> str:
+    if row["family"] == "baseline":
+        return f"lr×{row['lr_scale']:g}, ε={row['smoothing']:g}"
+    if row["family"] == "label_smoothing":
+        return f"ε={row['smoothing']:g}"
+    return f"T={row['temperature']:g}, α={row['alpha']:g}"
 
 
-def selected_on_validation(gains: pd.DataFrame) -> pd.DataFrame:
-    """Per cell, the distilled arm with the best mean validation accuracy (ties: the first listed)."""
-    best = gains.loc[gains.groupby(CELL, sort=False)["val_accuracy"].idxmax()]
+def family_text(family: str, method: str) -> str:
+    return family if method == "none" else f"{family} {method}"
+
+
+def _keyed(records: pd.DataFrame) -> pd.DataFrame:
+    """Records with every setting column filled (-1: not used) and the teacher seed kept only where
+    student seeds cross it (distillation); elsewhere it is one column, -1."""
+    out = records.copy()
+    for column in SETTING:
+        out[column] = out[column].fillna(-1.0)
+    crossed = out["family"] == "distill"
+    out["teacher_seed"] = out["teacher_seed"].where(crossed, -1).fillna(-1).astype(int)
+    return out
+
+
+def choices(records: pd.DataFrame) -> pd.DataFrame:
+    """Per cell and family, the setting chosen on validation: one row each, with its mean errors."""
+    data = _keyed(records)
+    means = data.groupby(CELL + FAMILY + SETTING, sort=False, dropna=False).agg(
+        val_accuracy=("best_val_accuracy", "mean"), test_error=("test_error", "mean"),
+        trainings=("test_error", "size")).reset_index()
+    best = means.loc[means.groupby(CELL + FAMILY, sort=False)["val_accuracy"].idxmax()]
     return best.reset_index(drop=True)
 
 
-def with_settings(gains: pd.DataFrame, settings: list[tuple]) -> pd.DataFrame:
-    """The rows whose (method, temperature, alpha) is one of `settings`."""
-    keys = list(zip(gains["method"], gains["temperature"], gains["alpha"]))
-    return gains[[k in settings for k in keys]]
+def error_grid(records: pd.DataFrame, choice: pd.Series) -> pd.DataFrame:
+    """Test errors (pp) of one chosen setting: student seeds x teacher seeds (-1: none)."""
+    data = _keyed(records)
+    mask = np.ones(len(data), dtype=bool)
+    for column in CELL + FAMILY + SETTING:
+        mask &= (data[column] == choice[column]).to_numpy()
+    return data[mask].pivot_table(index="seed", columns="teacher_seed", values="test_error", aggfunc="first") * 100
 
 
-def _pm(mean: float, std: float) -> str:
-    return f"{mean:.2f} ± {std:.2f}" if not math.isnan(std) else f"{mean:.2f}"
+def difference(worse: pd.DataFrame, better: pd.DataFrame) -> Estimate:
+    """worse - better, seed by seed (a one-column grid broadcasts over teacher seeds)."""
+    seeds = worse.index.intersection(better.index)
+    a, b = worse.loc[seeds].to_numpy(), better.loc[seeds].to_numpy()
+    return crossed_mean(a - b)
 
 
-def _gain(r) -> str:
-    ci = f" [{r.gain_ci_low:+.2f}, {r.gain_ci_high:+.2f}]" if not math.isnan(r.gain_ci_low) else ""
-    return f"{r.gain:+.2f}{ci}"
+def _row(estimate: Estimate) -> dict:
+    return {"gain": estimate.mean, "ci_low": estimate.ci_low, "ci_high": estimate.ci_high,
+            "p_value": estimate.p_value, "df": estimate.df, "n": estimate.n}
+
+
+def with_holm(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with Holm-adjusted p-values over all its tests, and whether each survives at 5%."""
+    if table.empty:
+        return pd.DataFrame(columns=["gain", "ci_low", "ci_high", "p_value", "df", "n", "p_holm", "survives"])
+    table = table.copy()
+    table["p_holm"] = holm(table["p_value"])
+    table["survives"] = table["p_holm"] < 0.05
+    return table
+
+
+def map_gains(records: pd.DataFrame, chosen: pd.DataFrame) -> pd.DataFrame:
+    """Per cell, every family's chosen setting against the tuned baseline's."""
+    rows = []
+    for _, cell in chosen.groupby(CELL, sort=False):
+        base = cell[cell["family"] == "baseline"].iloc[0]
+        base_grid = error_grid(records, base)
+        for _, choice in cell[cell["family"] != "baseline"].iterrows():
+            grid = error_grid(records, choice)
+            rows.append({**{k: choice[k] for k in CELL + FAMILY}, "setting": setting_text(choice),
+                         "baseline_setting": setting_text(base), "baseline_error": float(base_grid.mean().mean()),
+                         "error": float(grid.to_numpy().mean()), **_row(difference(base_grid, grid))})
+    return with_holm(pd.DataFrame(rows))
+
+
+def best_control(cell: pd.DataFrame) -> pd.Series | None:
+    """The control family (any method) whose chosen setting has the best mean validation accuracy."""
+    controls = cell[cell["family"].isin(CONTROLS)]
+    return None if controls.empty else controls.loc[controls["val_accuracy"].idxmax()]
+
+
+def distillation_vs_controls(records: pd.DataFrame, chosen: pd.DataFrame) -> pd.DataFrame:
+    """Per cell with controls and distillation method: chosen distillation minus the best control."""
+    rows = []
+    for _, cell in chosen.groupby(CELL, sort=False):
+        control = best_control(cell)
+        if control is None:
+            continue
+        control_grid = error_grid(records, control)
+        for _, choice in cell[cell["family"] == "distill"].iterrows():
+            rows.append({**{k: choice[k] for k in CELL}, "method": choice["method"], "setting": setting_text(choice),
+                         "control": family_text(control["family"], control["method"]),
+                         "control_setting": setting_text(control), "control_error": float(control_grid.mean().mean()),
+                         "error": float(error_grid(records, choice).to_numpy().mean()),
+                         **_row(difference(control_grid, error_grid(records, choice)))})
+    return with_holm(pd.DataFrame(rows))
+
+
+def quantum_vs_classical(records: pd.DataFrame, chosen: pd.DataFrame, pairs: dict[str, str]) -> pd.DataFrame:
+    """Per (dataset, group, method): the quantum student's distillation gain minus its classical control's."""
+    rows = []
+    for (dataset, group), both in chosen.groupby(["dataset", "group"], sort=False):
+        for quantum, classical in pairs.items():
+            q, c = both[both["student"] == quantum], both[both["student"] == classical]
+            if q.empty or c.empty:
+                continue
+            for method in q.loc[q["family"] == "distill", "method"]:
+                gains = []
+                for side in (q, c):
+                    base = error_grid(records, side[side["family"] == "baseline"].iloc[0])
+                    distill = error_grid(records, side[(side["family"] == "distill")
+                                                       & (side["method"] == method)].iloc[0])
+                    gains.append(base.to_numpy() - distill.loc[base.index].to_numpy())
+                rows.append({"dataset": dataset, "group": group, "size": q["size"].iloc[0], "method": method,
+                             "quantum": quantum, "quantum_gain": float(gains[0].mean()),
+                             "classical_gain": float(gains[1].mean()), **_row(crossed_mean(gains[0] - gains[1]))})
+    return with_holm(pd.DataFrame(rows))
+
+
+# ---- the notebooks' regime ----
+
+NOTEBOOK_CELL = ["dataset", "classes", "student", "teacher"]
+SELECTIONS = {"on test (the notebooks' way)": "test_subset_error_chosen_on_test", "on validation": "test_subset_error"}
+
+
+def notebooks_gains(records: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, classes, student, teacher) and way of choosing the epoch: baseline - distilled error
+    on the notebooks' test images, the teacher seed a grouping random effect."""
+    rows = []
+    for selection, column in SELECTIONS.items() if not records.empty else []:
+        base = records[records["role"] == "baseline"].set_index(["dataset", "classes", "student", "seed"])[column]
+        distilled = records[records["role"] == "distilled"]
+        for key, cell in distilled.groupby(NOTEBOOK_CELL, sort=False):
+            b = base.loc[[(*key[:3], s) for s in cell["seed"]]].to_numpy() * 100
+            d = cell[column].to_numpy() * 100
+            rows.append({**dict(zip(NOTEBOOK_CELL, key)), "selection": selection, "baseline_error": b.mean(),
+                         "error": d.mean(), **_row(grouped_mean(b - d, cell["teacher_seed"].to_numpy()))})
+    return with_holm(pd.DataFrame(rows))
+
+
+def notebooks_average(records: pd.DataFrame) -> pd.DataFrame:
+    """The paper's claim: per dataset and way of choosing, the gain averaged over every (classes, student,
+    teacher) configuration, per student seed, then over seeds (teacher seed a grouping effect)."""
+    rows = []
+    for selection, column in SELECTIONS.items() if not records.empty else []:
+        for dataset, data in records.groupby("dataset", sort=False):
+            base = data[data["role"] == "baseline"].set_index(["classes", "student", "seed"])[column]
+            distilled = data[data["role"] == "distilled"]
+            gain = 100 * (base.loc[list(zip(distilled["classes"], distilled["student"], distilled["seed"]))].to_numpy()
+                          - distilled[column].to_numpy())
+            per_seed = pd.DataFrame({"seed": distilled["seed"].to_numpy(), "gain": gain,
+                                     "teacher_seed": distilled["teacher_seed"].to_numpy()}).groupby("seed").agg(
+                gain=("gain", "mean"), teacher_seed=("teacher_seed", "first"))
+            rows.append({"dataset": dataset, "selection": selection,
+                         **_row(grouped_mean(per_seed["gain"], per_seed["teacher_seed"]))})
+    return with_holm(pd.DataFrame(rows))
+
+
+# ---- Markdown ----
+
+def _interval(r) -> str:
+    if isinstance(r.ci_low, float) and math.isnan(r.ci_low):
+        return f"{r.gain:+.2f}"
+    return f"{r.gain:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
 
 
 def _p(p: float) -> str:
     return "–" if math.isnan(p) else f"{p:.3f}" if p >= 0.001 else "<0.001"
 
 
-def _table(title: str, header: list[str], rows: list[list]) -> list[str]:
-    """A Markdown section: its title, then a table."""
-    lines = [f"\n## {title}\n" if title else "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+def _tested(r) -> list[str]:
+    return [_interval(r), _p(r.p_value), _p(r.p_holm) + (" ✓" if r.survives else "")]
+
+
+def _table(title: str, note: str, header: list[str], rows: list[list]) -> list[str]:
+    lines = [f"\n## {title}\n", note + "\n", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows]
 
 
-def markdown(selected: pd.DataFrame, reference: pd.DataFrame, notebooks: pd.DataFrame) -> str:
-    """The report's tables: choices on validation, the notebooks' configurations, the reference settings."""
-    errors = ["distilled error (%)", "gain (pp) [95% CI]", "p", "wins"]
+def _survivors(table: pd.DataFrame) -> str:
+    up = int((table["survives"] & (table["gain"] > 0)).sum())
+    down = int((table["survives"] & (table["gain"] < 0)).sum())
+    return f"{len(table)} tests; after Holm's correction {up} positive and {down} negative survive at 5%."
 
-    def outcome(r) -> list:
-        return [_pm(r.distilled_error, r.distilled_error_std), _gain(r), _p(r.p_value), f"{r.wins}/{r.seeds}"]
 
-    out = _table("Best distillation, chosen on validation",
-                 ["dataset", "student", "per class", "baseline error (%)", "chosen (on validation)", *errors],
-                 [[r.dataset, r.student, r.size, _pm(r.baseline_error, r.baseline_error_std), _setting(r), *outcome(r)]
-                  for r in selected.itertuples()])
-    out.insert(1, "Per (dataset, student, size) the teacher and setting with the best mean validation accuracy; "
-                  "gain = baseline − distilled test error (pp), 95% CI over paired seeds.\n")
-    out += _table("The paper notebooks' configurations",
-                  ["dataset", "classes", "student", "teacher", "baseline error (%)", *errors],
-                  [[r.dataset, r.classes, r.student, r.teacher, _pm(r.baseline_error, r.baseline_error_std), *outcome(r)]
-                   for r in notebooks.itertuples()])
-    out += _table("Reference settings, every teacher and size",
-                  ["dataset", "student", "per class", "teacher", "setting", *errors],
-                  [[r.dataset, r.student, r.size, r.teacher, f"{r.method} T={r.temperature:g} α={r.alpha:g}", *outcome(r)]
-                   for r in reference.itertuples()])
+TESTED = ["gain (pp) [95% CI]", "p", "p Holm"]
+
+
+def markdown(gains: pd.DataFrame, versus: pd.DataFrame, quantum: pd.DataFrame, notebooks: pd.DataFrame,
+             average: pd.DataFrame) -> str:
+    """The report's tables; a table with no tests (no notebooks' datasets, no classical control) is left out."""
+    out = [] if average.empty else _table("The paper's claim: the notebooks' regime, with their student",
+                 "Gain = baseline − distilled test error on the notebooks' test images (the first 150 per class), "
+                 "averaged over every class subset, student and teacher; the epoch chosen on those test images as "
+                 "the notebooks did, or on validation. " + _survivors(average),
+                 ["dataset", "epoch chosen", *TESTED],
+                 [[r.dataset, r.selection, *_tested(r)] for r in average.itertuples()])
+    out += [] if notebooks.empty else _table("The notebooks' regime, each configuration", _survivors(notebooks),
+                  ["dataset", "classes", "student", "teacher", "epoch chosen", "baseline (%)", "distilled (%)",
+                   *TESTED],
+                  [[r.dataset, r.classes, r.student, r.teacher, r.selection, f"{r.baseline_error:.2f}",
+                    f"{r.error:.2f}", *_tested(r)] for r in notebooks.itertuples()])
+    distill = gains[gains["family"] == "distill"]
+    out += _table("Distillation against the tuned baseline, by training size",
+                  "Both chosen on validation from as many settings. " + _survivors(distill),
+                  ["dataset", "per class", "student", "method", "baseline (%) [setting]", "distilled (%) [setting]",
+                   *TESTED],
+                  [[r.dataset, r.group, r.student, r.method, f"{r.baseline_error:.2f} [{r.baseline_setting}]",
+                    f"{r.error:.2f} [{r.setting}]", *_tested(r)] for r in distill.itertuples()])
+    out += _table("Distillation minus the best control",
+                  "Gain = the best control's test error (the control family, any method, chosen on validation) − "
+                  "distillation's: above 0, the teacher's knowledge helps beyond a softer target. "
+                  + _survivors(versus),
+                  ["dataset", "per class", "student", "method", "best control [setting]", "control (%)",
+                   "distilled (%)", *TESTED],
+                  [[r.dataset, r.group, r.student, r.method, f"{r.control} [{r.control_setting}]",
+                    f"{r.control_error:.2f}", f"{r.error:.2f}", *_tested(r)] for r in versus.itertuples()])
+    controls = gains[gains["family"] != "distill"]
+    out += _table("Every control against the tuned baseline",
+                  "Each chosen on validation from as many settings as distillation. " + _survivors(controls),
+                  ["dataset", "per class", "student", "control", "setting", "error (%)", *TESTED],
+                  [[r.dataset, r.group, r.student, family_text(r.family, r.method), r.setting, f"{r.error:.2f}",
+                    *_tested(r)] for r in controls.itertuples()])
+    out += [] if quantum.empty else _table("Quantum student against its classical control",
+                  "Gain = the quantum student's distillation gain − the classical control's (each against its own "
+                  "tuned baseline). " + _survivors(quantum),
+                  ["dataset", "per class", "method", "quantum gain", "classical gain", "difference [95% CI]", "p",
+                   "p Holm"],
+                  [[r.dataset, r.group, r.method, f"{r.quantum_gain:+.2f}", f"{r.classical_gain:+.2f}", *_tested(r)]
+                   for r in quantum.itertuples()])
     return "\n".join(out).lstrip("\n") + "\n"
 
 
 # ---- figures ----
 
-def images_per_class(records: pd.DataFrame, classes: dict[str, int]) -> dict[tuple, float]:
-    """{(dataset, size): training images per class}; `all` is the whole split's mean per class."""
-    return {(r.dataset, r.size): float(r.size) if r.size != "all" else r.train_samples / classes[r.dataset]
-            for r in records.itertuples()}
-
-
-def plot_gain_vs_size(gains: pd.DataFrame, selected: pd.DataFrame, reference_settings: list[tuple],
-                      teacher: str, samples: dict, path: Path) -> None:
-    """Gain vs training images per class (log axis), one panel per (dataset, student): each reference
-    setting from `teacher`, and the arm chosen on validation; bands are 95% CIs."""
+def plot_gain_vs_size(gains: pd.DataFrame, versus: pd.DataFrame, samples: dict, path: Path) -> None:
+    """Gain vs training images per class (log axis), a panel per (dataset, student): distillation
+    against the tuned baseline per method, and against the best control; bands are 95% intervals."""
     plt = pyplot()
-    datasets, students = list(dict.fromkeys(gains["dataset"])), list(dict.fromkeys(gains["student"]))
-    fig, axes = plt.subplots(len(datasets), len(students), figsize=(max(7.0, 4.8 * len(students)), 3.9 * len(datasets)),
-                             squeeze=False, sharex=True)
-    for ax, (dataset, student) in zip(axes.flat, [(d, s) for d in datasets for s in students]):
-        of = gains[(gains["dataset"] == dataset) & (gains["student"] == student)]
-        lines = [(f"{m} T={t:g} α={a:g}", of[(of["teacher"] == teacher) & (of["method"] == m)
-                                              & (of["temperature"] == t) & (of["alpha"] == a)])
-                 for m, t, a in reference_settings]
-        lines.append(("chosen on validation (any teacher)", selected[(selected["dataset"] == dataset)
-                                                        & (selected["student"] == student)]))
-        for label, rows in lines:
-            x = np.array([samples[(dataset, s)] for s in rows["size"]])
+    rows = gains[~gains["group"].str.contains("whole-val")]
+    panels = list(dict.fromkeys(zip(rows["dataset"], rows["student"])))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.9), squeeze=False, sharey=True)
+    for ax, (dataset, student) in zip(axes.flat, panels):
+        lines = []
+        for method in dict.fromkeys(rows.loc[rows["family"] == "distill", "method"]):
+            of = rows[(rows["dataset"] == dataset) & (rows["student"] == student) & (rows["family"] == "distill")
+                      & (rows["method"] == method)]
+            lines.append((f"{method} − tuned baseline", of))
+            vs = versus[(versus["dataset"] == dataset) & (versus["student"] == student) & (versus["method"] == method)
+                        & ~versus["group"].str.contains("whole-val")]
+            if not vs.empty:
+                lines.append((f"{method} − best control", vs))
+        for label, of in lines:
+            x = np.array([samples[(dataset, g)] for g in of["group"]])
             order = np.argsort(x)
-            x, rows = x[order], rows.iloc[order]
-            style = {"color": "black", "linewidth": 2} if label.startswith("chosen") else {}
-            ax.plot(x, rows["gain"], marker="o", label=label, **style)
-            ax.fill_between(x, rows["gain_ci_low"], rows["gain_ci_high"], alpha=0.15, color=ax.lines[-1].get_color())
+            x, of = x[order], of.iloc[order]
+            style = {"linestyle": "--"} if "control" in label else {}
+            ax.plot(x, of["gain"], marker="o", label=label, **style)
+            ax.fill_between(x, of["ci_low"].fillna(of["gain"]), of["ci_high"].fillna(of["gain"]), alpha=0.12,
+                            color=ax.lines[-1].get_color())
         ax.axhline(0, color="gray", linewidth=0.8)
         ax.set_xscale("log")
         ax.set_title(f"{dataset} {student}", fontsize=10)
-        ax.grid(alpha=0.3)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("gain: baseline − distilled (pp)")
-    axes[0][0].legend(fontsize=7, title=f"teacher: {teacher}", title_fontsize=7)
-    for ax in axes[-1]:
         ax.set_xlabel("training images per class (log)")
-    fig.suptitle("Distillation gain vs training-set size (mean over seeds, 95% CI bands)", fontsize=11)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("gain in test error (pp)")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle("Distillation's gain vs training size (chosen on validation; 95% intervals, teacher seed random)",
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def plot_heatmaps(gains: pd.DataFrame, size, teacher: str, path: Path) -> None:
-    """T x alpha heatmaps of the mean gain at one size, a panel per (dataset, student, method); a star
-    marks a gain whose 95% CI excludes 0."""
+def plot_settings(records: pd.DataFrame, chosen: pd.DataFrame, student: str, path: Path) -> None:
+    """Mean test-error gain of every distillation setting over the tuned baseline, a panel per (dataset,
+    method), rows the training sizes: which settings help, before any choice."""
     plt = pyplot()
-    rows = gains[(gains["size"].astype(str) == str(size)) & (gains["teacher"] == teacher)]
-    rows = rows[rows.groupby(["dataset", "student", "method"])["temperature"].transform("nunique") > 1]
-    grids = list(dict.fromkeys(zip(rows["dataset"], rows["student"])))
-    methods = list(dict.fromkeys(rows["method"]))
-    if not grids:
-        raise ValueError(f"no temperature x alpha sweep at size {size} with teacher {teacher}")
-    limit = max(0.5, float(rows["gain"].abs().max()))
-    fig, axes = plt.subplots(len(grids), len(methods), figsize=(3.6 * len(methods) + 1.2, 3.3 * len(grids)),
-                             squeeze=False, constrained_layout=True)
-    for ax, ((dataset, student), method) in zip(axes.flat, [(g, m) for g in grids for m in methods]):
-        of = rows[(rows["dataset"] == dataset) & (rows["student"] == student) & (rows["method"] == method)]
-        gain = of.pivot_table(index="temperature", columns="alpha", values="gain")
-        sure = (of.assign(sure=(of["gain_ci_low"] > 0) | (of["gain_ci_high"] < 0))
-                .pivot_table(index="temperature", columns="alpha", values="sure"))
-        image = ax.imshow(gain.to_numpy(), cmap="RdBu", vmin=-limit, vmax=limit, origin="lower", aspect="auto")
-        ax.set_xticks(range(len(gain.columns)), [f"{a:g}" for a in gain.columns])
-        ax.set_yticks(range(len(gain.index)), [f"{t:g}" for t in gain.index])
-        for i in range(gain.shape[0]):
-            for j in range(gain.shape[1]):
-                if not math.isnan(gain.iat[i, j]):
-                    star = "*" if sure.iat[i, j] else ""
-                    ax.text(j, i, f"{gain.iat[i, j]:+.1f}{star}", ha="center", va="center", fontsize=8)
-        ax.set_xlabel("alpha")
-        ax.set_ylabel("temperature")
-        ax.set_title(f"{dataset} {student}\n{method}, teacher {teacher}, {size}/class", fontsize=9)
-    fig.colorbar(image, ax=axes.ravel().tolist(), label="gain: baseline − distilled (pp)", shrink=0.6)
+    data = _keyed(records[(records["student"] == student) & ~records["group"].str.contains("whole-val")])
+    distill = data[data["family"] == "distill"]
+    panels = list(dict.fromkeys(zip(distill["dataset"], distill["method"])))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.9 * len(panels), 3.6), squeeze=False, constrained_layout=True)
+    limit, image = 0.5, None
+    tables = []
+    for dataset, method in panels:
+        cells = chosen[(chosen["dataset"] == dataset) & (chosen["student"] == student) & (chosen["family"] == "baseline")
+                       & ~chosen["group"].str.contains("whole-val")]
+        base = {c["group"]: error_grid(records, c).mean().mean() for _, c in cells.iterrows()}
+        of = distill[(distill["dataset"] == dataset) & (distill["method"] == method)].copy()
+        of["gain"] = of["group"].map(base) - 100 * of["test_error"]
+        of["setting"] = [f"T{t:g} α{a:g}" for t, a in zip(of["temperature"], of["alpha"])]
+        table = of.pivot_table(index="group", columns="setting", values="gain", aggfunc="mean", sort=False)
+        tables.append(table)
+        limit = max(limit, float(np.nanmax(np.abs(table.to_numpy()))))
+    for ax, (dataset, method), table in zip(axes.flat, panels, tables):
+        image = ax.imshow(table.to_numpy(), cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+        ax.set_xticks(range(table.shape[1]), table.columns, rotation=45, fontsize=7)
+        ax.set_yticks(range(table.shape[0]), table.index)
+        for i in range(table.shape[0]):
+            for j in range(table.shape[1]):
+                ax.text(j, i, f"{table.iat[i, j]:+.1f}", ha="center", va="center", fontsize=7)
+        ax.set_title(f"{dataset} {method}", fontsize=9)
+        ax.set_ylabel("per class")
+    fig.colorbar(image, ax=axes.ravel().tolist(), label="gain over tuned baseline (pp)", shrink=0.7)
+    fig.suptitle(f"{student}: every distillation setting (mean over seeds and teacher seeds)", fontsize=10)
     fig.savefig(path, dpi=110)
     plt.close(fig)

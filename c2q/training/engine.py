@@ -75,11 +75,13 @@ class Recipe:
 
 @dataclass(frozen=True)
 class Training:
-    """One of the K trainings: a name for messages, the seed of its batch order, its training rows."""
+    """One of the K trainings: a name for messages, the seed of its batch order, its training rows, and
+    a factor on the recipe's learning rate (the study tunes it for its baselines)."""
 
     name: str
     seed: int
     rows: torch.Tensor
+    lr_scale: float = 1.0
 
 
 @dataclass
@@ -245,18 +247,37 @@ class _Run:
             group["lr"] = learning_rate(self.recipe, self.step)
         self.optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()
-        self.optimizer.step()
+        self._step_optimizer()
         self.loss_sum += losses.detach() * rows.shape[1]
         self.correct += (logits.detach().argmax(-1) == labels).sum(-1)
         self.seen += rows.shape[1]
 
-    def validate(self, val: Split, desc: str) -> None:
+    def _step_optimizer(self) -> None:
+        """One Adam step; a training with lr_scale s moves s times as far (Adam's step is lr times a
+        function of the gradients' moments, so this is the step it would take at lr * s)."""
+        scales = torch.tensor([self.trainings[k].lr_scale for k in self.alive])
+        if bool((scales == 1).all()):
+            self.optimizer.step()
+            return
+        before = [p.detach().clone() for p in self.stack.params.values()]
+        self.optimizer.step()
+        with torch.no_grad():
+            for p, old in zip(self.stack.params.values(), before):
+                p.copy_(old + scales.view(-1, *[1] * (p.dim() - 1)) * (p - old))
+
+    def _accuracies(self, split: Split, logits: torch.Tensor | None = None) -> list[float]:
+        logits = self.stack.predict(split.x) if logits is None else logits
+        return [correct / len(split) for correct in (logits.argmax(-1) == split.y).sum(-1).tolist()]
+
+    def validate(self, val: Split, desc: str, monitor: Split | None = None) -> None:
         """One validation pass: a history row per live training and maybe a new best; trainings `patience`
-        steps past their best stop and leave the stack."""
+        steps past their best stop and leave the stack. A `monitor` split's accuracy is recorded in the
+        history too, and nothing else: it never steers training or the choice of weights."""
         logits = self.stack.predict(val.x)
         val_loss = cross_entropy(logits, val.y.expand(self.stack.k, -1))
         self.check_finite(val_loss, desc, "validation")
-        val_accuracy = [correct / len(val) for correct in (logits.argmax(-1) == val.y).sum(-1).tolist()]
+        val_accuracy = self._accuracies(val, logits)
+        monitored = self._accuracies(monitor) if monitor is not None else None
         going = []
         for position, k in enumerate(self.alive):
             result = self.results[k]
@@ -265,7 +286,8 @@ class _Run:
                 "step": self.step, "epoch": round(self.step / self.steps_per_epoch, 6),
                 "train_loss": self.loss_sum[position].item() / self.seen,
                 "train_accuracy": self.correct[position].item() / self.seen,
-                "val_loss": val_loss[position].item(), "val_accuracy": val_accuracy[position]})
+                "val_loss": val_loss[position].item(), "val_accuracy": val_accuracy[position],
+                **({"monitor_accuracy": monitored[position]} if monitored is not None else {})})
             if val_accuracy[position] > result.best_val_accuracy:
                 result.best_step, result.best_val_accuracy = self.step, val_accuracy[position]
                 self.best[k] = self.stack.state(position)
@@ -329,11 +351,12 @@ def finished(path: Path | None, keys: list[str]) -> list[tuple[State, Result]] |
 
 def fit(model: nn.Module, inits: list[State], trainings: list[Training], train: Split, val: Split, *,
         loss_fn: LossFn, recipe: Recipe, desc: str = "train", checkpoint: Path | None = None,
-        keys: list[str] | None = None, after_validation: Callable[[int], None] | None = None
-        ) -> list[tuple[State, Result]]:
+        keys: list[str] | None = None, after_validation: Callable[[int], None] | None = None,
+        monitor: Split | None = None) -> list[tuple[State, Result]]:
     """Train K copies of `model`, copy k from `inits[k]` on `trainings[k]`; return each one's weights at its
     best validation accuracy and its result. Every training must have as many rows as the others.
-    `keys` (one per training) identify the trainings in the checkpoint."""
+    `keys` (one per training) identify the trainings in the checkpoint; `monitor`'s accuracy is recorded
+    at every validation pass (Run.validate)."""
     keys = keys or [t.name for t in trainings]
     if (done := finished(checkpoint, keys)) is not None:
         print(f"{desc}: already trained, results from {checkpoint}", flush=True)
@@ -352,7 +375,7 @@ def fit(model: nn.Module, inits: list[State], trainings: list[Training], train: 
         run.train_step(train, loss_fn, desc)
         bar.update(1)
         if run.step % interval == 0 or run.step == recipe.max_steps:
-            run.validate(val, desc)
+            run.validate(val, desc, monitor)
             bar.set_postfix(training=len(run.alive))
             if checkpoint is not None:
                 run.save(checkpoint, keys)
