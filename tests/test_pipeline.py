@@ -108,6 +108,12 @@ def test_mlflow_holds_one_run_per_stage_with_metrics(pipeline):
     parent = mlflow.get_run(runs["tags.mlflow.parentRunId"].iloc[0])
     assert parent.data.tags["role"] == "pipeline"
     assert parent.data.tags["pipeline_run"] == runs["tags.pipeline_run"].iloc[0]
+    # it spans its stages, so its duration in `mlflow ui` is the pipeline's
+    assert parent.info.start_time <= runs["start_time"].min().value // 10**6
+    assert parent.info.end_time >= runs["end_time"].max().value // 10**6
+    # a model-training experiment: MLflow 3's UI opens on its runs, not on the GenAI overview
+    experiment = mlflow.get_experiment_by_name("c2q-distillation")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     by_name = runs.set_index("tags.mlflow.runName")
     assert 0 <= by_name.loc[TEACHER, "metrics.test_error"] <= 1 and by_name.loc[TEACHER, "metrics.best_val_accuracy"] > 0
     trainings = _trainings(repo).set_index("tags.mlflow.runName")

@@ -372,8 +372,10 @@ RERUNS = [
     (("evaluate", {"noise": {"device": "fake_manila"}}), ["evaluate@*"]),
     # cache_logits reads the teacher section to rebuild each teacher; it reruns on the new weights anyway.
     (("teacher", {"lenet": {"epochs": 2}}), ["train_teacher@digits-lenet", "cache_logits@*", "study_teachers@*"]),
-    (("student", {"lr": 0.02}), ["train_baseline@*", "train_distilled@*", "study_map@*", "study_notebooks@*"]),
-    ("c2q/core/methods.py", ["train_baseline@*", "train_distilled@*", "study_map@*", "study_notebooks@*"]),
+    (("student", {"lr": 0.02}), ["train_baseline@*", "train_distilled@*", "study_map@*", "study_map_whole_val@*"]),
+    # the notebooks' student's recipe: its stages read it (none here retrains: no student of it, key unchanged)
+    (("hybrid", {"lr": 0.002}), ["train_baseline@*", "train_distilled@*"]),
+    ("c2q/core/methods.py", ["train_baseline@*", "train_distilled@*", "study_map@*", "study_map_whole_val@*"]),
     ("c2q/reporting/error_table.py", ["aggregate"]),
     ("c2q/reporting/figures.py", ["evaluate@*", "aggregate", "study_report"]),
     ("c2q/offsim/noise.py", ["evaluate@*"]),

@@ -1,8 +1,8 @@
-"""The regime-map study (study/dvc.yaml) end to end on scikit-learn's digits, and its params' checks.
+"""The study (study/dvc.yaml) end to end on MNIST capped at 300 images per split, and its params' checks.
 
 Real `dvc repro` in a temporary copy: the study runs after the main pipeline's
 download and reduce stages, writes one metrics file and one MLflow run per
-training, and when a seed or a setting is added runs only the new trainings.
+training, and when a seed, a setting or a control is added runs only the new trainings.
 """
 
 from __future__ import annotations
@@ -18,19 +18,19 @@ import yaml
 from c2q.core.config import schema_problems
 from c2q.core.errors import ParamsError
 from c2q.study.config import StudyParams, load_study_params
-from tests.conftest import REPO, set_key
-from tests.pipeline_utils import DIGITS_STUDY, QUICK_STUDENT, make_repo, run, set_params
+from tests.conftest import REPO, mirror_path, set_key
+from tests.pipeline_utils import (MAP_ARMS, MNIST_CAP, NOTEBOOK_ARMS, QUICK_HYBRID, QUICK_STUDENT, SMALL_STUDY,
+                                  WHOLE_VAL_ARMS, make_repo, run, set_params)
 
 MAIN = {  # seeds 0 and 1 side by side in the pipeline's stage, as the study's arms are
-    "datasets": ["digits"], "teachers": ["lenet", "alexnet"], "students": ["fc-amplitude-q3"], "seeds": [0, 1],
+    "datasets": ["mnist"], "teachers": ["lenet", "alexnet"], "students": ["fc-amplitude-q3"], "seeds": [0, 1],
     "teacher": {"lenet": {"epochs": 1, "batch_size": 64}, "alexnet": {"epochs": 1, "batch_size": 64, "width": 0.125}},
-    "student": QUICK_STUDENT,
+    "student": QUICK_STUDENT, "hybrid": QUICK_HYBRID, **MNIST_CAP,
 }
-ARMS_PER_CELL = 1 + 2 * 3 + 2  # baseline, 2 teachers x 3 reference settings, 2 more sweep settings
 
 
 def _repro(repo):
-    out = run(["dvc", "repro", "study/dvc.yaml"], repo).stdout
+    out = run(["dvc", "repro", "study/dvc.yaml"], repo, mirror=mirror_path()).stdout
     return set(re.findall(r"Running stage '(?:study/dvc.yaml:)?([^']+)'", out)), out
 
 
@@ -43,42 +43,63 @@ def _files(repo):
 def _trainings(repo) -> pd.DataFrame:
     mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["c2q-regime-map"], max_results=10000)
-    return runs[runs["tags.role"].isin(["baseline", "distilled"])]
+    return runs[runs["tags.role"].isin(["baseline", "distilled", "control"])]
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
+def study(tmp_path_factory, mirror):
     repo = make_repo(tmp_path_factory.mktemp("study") / "repo", MAIN)
-    set_params(repo, DIGITS_STUDY, "study/params.yaml")
+    set_params(repo, SMALL_STUDY, "study/params.yaml")
     ran, _ = _repro(repo)
     return repo, ran
+
+
+MAP_CELLS = ["study_map@mnist-5-0", "study_map@mnist-5-1", "study_map@mnist-all-0", "study_map@mnist-all-1"]
+CELLS = {*MAP_CELLS, "study_map_whole_val@mnist-5-0", "study_map_whole_val@mnist-5-1", "study_notebooks@mnist-0",
+         "study_notebooks@mnist-1", "study_notebooks@mnist-2"}
+TRAININGS = 4 * MAP_ARMS + 2 * WHOLE_VAL_ARMS + 3 * NOTEBOOK_ARMS
 
 
 @pytest.mark.pipeline
 def test_study_runs_after_the_main_splits_and_reports_every_training(study):
     repo, ran = study
-    assert {"download@digits", "reduce@digits", "study_teachers@digits-0", "study_teachers@digits-1",
-            "study_map@digits-5-0", "study_map@digits-all-1", "study_notebooks@digits-0", "study_report"} <= ran
-    assert not any(s.startswith(("train_", "cache_logits", "aggregate")) for s in ran), "the main pipeline's own stages"
-    gains = pd.read_csv(repo / "study/results/gains.csv")
-    assert len(gains) == 2 * (ARMS_PER_CELL - 1) and set(gains["seeds"]) == {2}
-    assert (gains["gain"] - (gains["baseline_error"] - gains["distilled_error"])).abs().max() < 1e-3
-    selected = pd.read_csv(repo / "study/results/selected.csv")
-    for row in selected.itertuples():  # chosen on validation: no other arm of its cell has a better mean
-        cell = gains[(gains["size"].astype(str) == str(row.size))]
-        assert row.val_accuracy == pytest.approx(cell["val_accuracy"].max())
-    record = json.loads((repo / "study/runs/digits/5/s1/fc-amplitude-q3-lenet-notebook-T3-a0.9.json").read_text())
-    assert record["teacher_seed"] == 1 and record["train_samples"] == 50 and record["size"] == 5
-    assert "study_teachers@digits-1" in ran and json.loads((repo / "study/teachers/digits/s1.json").read_text())
-    notebooks = pd.read_csv(repo / "study/results/notebooks.csv")
-    assert list(notebooks["classes"]) == ["0,1,2"] and list(notebooks["student"]) == ["fc-amplitude-q2"]
-    for name in ("gain_vs_size.png", "heatmap.png"):
-        assert (repo / "study/results" / name).read_bytes()[:4] == b"\x89PNG"
+    assert {"download@mnist", "reduce@mnist", "study_teachers@mnist-0", "study_teachers@mnist-1", "study_report",
+            *CELLS} == ran
+    cell = repo / "study/runs/mnist/5/s1"
+    distilled = json.loads((cell / "fc-amplitude-q3-ensemble.t0-standardised-T2-a0.5.json").read_text())
+    assert distilled["teacher_seed"] == 0 and distilled["train_samples"] == 50 and distilled["size"] == 5
+    assert distilled["val_samples"] == 10 * 2  # validation: max(2, 0.2 x 5) per class
+    permuted = json.loads((cell / "fc-amplitude-q3-permuted-ensemble.t1-standardised-T2-a0.5.json").read_text())
+    assert permuted["role"] == "control" and permuted["teacher_seed"] == 1  # seed 1's teacher seed, not crossed
+    assert (cell / "fc-amplitude-q3-self-teacher.pt").is_file()
+    whole = json.loads((repo / "study/runs/mnist/5.whole-val/s0/fc-amplitude-q3-baseline-lr1-ls0.json").read_text())
+    meta = json.loads((repo / "data/reduced/mnist/meta.json").read_text())
+    assert whole["val_samples"] == sum(meta["class_counts"]["val"])
+    notebook = json.loads((repo / "study/runs/mnist/notebooks/s2/c012-cnn-hadamard-q2-baseline-lr1-ls0.json")
+                          .read_text())
+    assert notebook["test_subset_error_chosen_on_test"] <= notebook["test_subset_error"]  # chosen on those images
     runs = _trainings(repo)
-    assert len(runs) == 4 * ARMS_PER_CELL + 2  # one MLflow run per training, 4 map cells and the notebooks' cell
-    for axis in ("dataset", "size", "seed", "teacher_seed", "student", "qubits", "teacher", "method", "role"):
+    assert len(runs) == TRAININGS  # one MLflow run per training
+    for axis in ("dataset", "size", "seed", "student", "family", "teacher", "method", "role"):
         assert runs[f"tags.{axis}"].notna().all(), axis
-    assert set(runs["tags.size"]) == {"5", "all", "150"}  # 150: the notebooks' size
+    assert runs.loc[runs["tags.role"] == "distilled", "tags.teacher_seed"].notna().all()
+    summary = json.loads((repo / "study/results/summary.json").read_text())
+    assert summary["trainings"] == TRAININGS
+    gains = pd.read_csv(repo / "study/results/gains.csv")
+    # per map cell and student: every family but the baseline against the baseline
+    assert len(gains) == 2 * (1 + 1 + 4) + 2 * 1 + 1 and summary["gains"]["tests"] == len(gains)
+    chosen = pd.read_csv(repo / "study/results/chosen.csv")
+    for row in chosen.itertuples():  # chosen on validation: no setting of its family has a better mean
+        mine = pd.DataFrame([json.loads(p.read_text()) for p in (repo / "study/runs/mnist" / str(row.group)).rglob(
+            f"{row.student}-*.json")])
+        mine = mine[(mine["student"] == row.student) & (mine["family"] == row.family) & (mine["method"] == row.method)]
+        by_setting = mine.fillna(-1).groupby(["temperature", "alpha", "smoothing", "lr_scale"])["best_val_accuracy"]
+        assert row.val_accuracy == pytest.approx(by_setting.mean().max(), abs=1e-4)  # the CSV keeps 4 digits
+    report = (repo / "study/results/report.md").read_text()
+    for title in ("The paper's claim", "Distillation minus the best control", "Quantum student against its classical"):
+        assert title in report
+    for name in ("gain_vs_size.png", "settings.png"):
+        assert (repo / "study/results" / name).read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.pipeline
@@ -86,10 +107,10 @@ def test_a_study_cell_trains_its_baseline_exactly_as_the_pipeline_does(study):
     """One engine, one recipe: the study's baseline at `all` and the pipeline's baseline stage for the same
     student and seed follow the same trajectory (every validation pass equal) to the same test error."""
     repo, _ = study
-    run(["dvc", "repro", "train_baseline@digits-fc-amplitude-q3"], repo)
-    pipeline = json.loads((repo / "metrics/students/baseline/digits/fc-amplitude-q3/s0.json").read_text())
-    curve = json.loads((repo / "metrics/curves/students/baseline/digits/fc-amplitude-q3/s0.json").read_text())
-    cell = json.loads((repo / "study/runs/digits/all/s0/fc-amplitude-q3-baseline.json").read_text())
+    run(["dvc", "repro", "train_baseline@mnist-fc-amplitude-q3"], repo, mirror=mirror_path())
+    pipeline = json.loads((repo / "metrics/students/baseline/mnist/fc-amplitude-q3/s0.json").read_text())
+    curve = json.loads((repo / "metrics/curves/students/baseline/mnist/fc-amplitude-q3/s0.json").read_text())
+    cell = json.loads((repo / "study/runs/mnist/all/s0/fc-amplitude-q3-baseline-lr1-ls0.json").read_text())
     assert cell["curve"] == curve and len(curve) >= 2
     for key in ("best_step", "steps", "hit_cap", "best_val_accuracy", "test_error", "train_samples"):
         assert cell[key] == pipeline[key], key
@@ -102,33 +123,53 @@ def test_adding_a_seed_runs_only_that_seeds_trainings(study):
     n_runs = len(_trainings(repo))
     set_params(repo, {"seeds": [0, 1, 2]}, "study/params.yaml")
     ran, _ = _repro(repo)
-    assert ran == {"study_map@digits-5-2", "study_map@digits-all-2", "study_report"}
+    assert ran == {"study_map@mnist-5-2", "study_map@mnist-all-2", "study_map_whole_val@mnist-5-2", "study_report"}
     after = _files(repo)
     assert {p: v for p, v in after.items() if p in before} == before  # nothing trained again
     assert sorted({p.split("/")[4] for p in set(after) - set(before)}) == ["s2"]
     runs = _trainings(repo)
-    assert len(runs) == n_runs + 2 * ARMS_PER_CELL
+    assert len(runs) == n_runs + 2 * MAP_ARMS + WHOLE_VAL_ARMS
     assert set(runs.sort_values("start_time")["tags.seed"].iloc[n_runs:]) == {"2"}
 
 
 @pytest.mark.pipeline
-def test_adding_a_setting_trains_only_the_new_arm_and_removing_it_drops_its_files(study):
+def test_adding_a_control_setting_trains_only_its_arms_and_removing_it_drops_their_files(study):
     repo, _ = study
     before = _files(repo)
-    set_params(repo, {"distill": {"sweep": {"alphas": [0.5, 0.25]}}}, "study/params.yaml")
+    set_params(repo, {"controls": {"label_smoothing": [0.3, 0.6, 0.9]}}, "study/params.yaml")
+    refused = run(["dvc", "repro", "study/dvc.yaml"], repo, mirror_path(), check=False)  # a budget of its own
+    assert refused.returncode != 0 and "controls.label_smoothing: 3 settings" in refused.stdout + refused.stderr
+    set_params(repo, {"controls": {"label_smoothing": [0.3, 0.9]}}, "study/params.yaml")
     ran, out = _repro(repo)
-    cells = {s for s in ran if s.startswith("study_map")}
-    assert len(cells) == 6 and "study_report" in ran
-    assert out.count(f"2 of {ARMS_PER_CELL + 2} trainings to run") == 6  # T=1 and T=3 at alpha 0.25
+    assert len({s for s in ran if s.startswith("study_map@")}) == 6 and "study_report" in ran  # 3 seeds now
+    assert out.count(f"1 of {MAP_ARMS} trainings to run") == 6  # only epsilon 0.9, in every map cell
+    after = _files(repo)
+    assert {p: v for p, v in after.items() if p in before and "ls0.6" not in p} == {
+        p: v for p, v in before.items() if "ls0.6" not in p}
+    assert {p.rsplit("/", 1)[1] for p in set(after) - set(before)} == {"fc-amplitude-q3-ls0.9.json"}
+    assert not [p for p in after if "ls0.6" in p]  # the removed setting's files are gone
+    set_params(repo, {"controls": {"label_smoothing": [0.3, 0.6]}}, "study/params.yaml")
+    _repro(repo)
+    assert _repro(repo)[0] == set()  # and then nothing is left to run
+
+
+@pytest.mark.pipeline
+def test_adding_a_control_trains_only_its_arms(study):
+    repo, _ = study
+    set_params(repo, {"controls": {"teachers": ["onehot", "uniform", "permuted"]}}, "study/params.yaml")
+    _repro(repo)
+    before = _files(repo)
+    assert not [p for p in before if "-self" in p]
+    assert not list((repo / "study/runs").rglob("*self-teacher.pt"))  # its teachers go with it
+    set_params(repo, {"controls": {"teachers": ["onehot", "uniform", "permuted", "self"]}}, "study/params.yaml")
+    ran, out = _repro(repo)
+    assert len({s for s in ran if s.startswith("study_map@")}) == 6
+    assert out.count(f"2 of {MAP_ARMS} trainings to run") == 6  # self at T=2 and alpha 0.5, 0.9
     after = _files(repo)
     assert {p: v for p, v in after.items() if p in before} == before
     assert {p.rsplit("/", 1)[1] for p in set(after) - set(before)} == {
-        "fc-amplitude-q3-ensemble-notebook-T1-a0.25.json", "fc-amplitude-q3-ensemble-notebook-T3-a0.25.json"}
-    set_params(repo, {"distill": {"sweep": {"alphas": [0.5]}}}, "study/params.yaml")
-    ran, out = _repro(repo)
-    assert out.count(f"0 of {ARMS_PER_CELL} trainings to run") == 6
-    assert _files(repo) == before
-    assert _repro(repo)[0] == set()  # and then nothing is left to run
+        "fc-amplitude-q3-self-standardised-T2-a0.5.json", "fc-amplitude-q3-self-standardised-T2-a0.9.json"}
+    assert len(list((repo / "study/runs").rglob("*self-teacher.pt"))) == 6
 
 
 def _study_raw():
@@ -143,12 +184,15 @@ def test_shipped_study_params_are_valid():
     ("students", ["fc-angle-q4"], ["students[0]", "fc-amplitude-q<N>"]),
     ("sizes", [15, "most"], ["sizes[1]", "'all' or a number of images per class", "most"]),
     ("sizes", [0], ["sizes[0]", "integer >= 1"]),
-    ("distill.reference", [{"method": "dkd", "temperature": 2, "alpha": 0.5}],
-     ["distill.reference[0].method", "'hinton', 'notebook' or 'standardised'"]),
-    ("distill.sweep.alphas", [1.5], ["distill.sweep.alphas[0]", "less than or equal to 1"]),
+    ("distill.methods", ["dkd"], ["distill.methods[0]", "'hinton', 'notebook' or 'standardised'"]),
+    ("distill.alphas", [1.5], ["distill.alphas[0]", "less than or equal to 1"]),
     ("teacher_seeds", [], ["teacher_seeds", "at least 1 item"]),
+    ("controls.teachers", ["shuffled"], ["controls.teachers[0]", "'onehot', 'uniform', 'permuted' or 'self'"]),
+    ("controls.label_smoothing", [1.0], ["controls.label_smoothing[0]", "less than 1"]),
+    ("validation.fraction", 0, ["validation.fraction", "greater than 0"]),
+    ("notebooks.students", ["fc-amplitude-q4"], ["notebooks.students[0]", "cnn-hadamard-q<N>"]),
     ("notebooks.setting.temperature", 0, ["notebooks.setting.temperature", "greater than 0"]),
-    ("recipe", {"steps": 600}, ["recipe", "unknown key"]),  # the recipe is params.yaml's `student`
+    ("recipe", {"steps": 600}, ["recipe", "unknown key"]),  # the recipes are params.yaml's `student` and `hybrid`
 ])
 def test_bad_study_values_are_reported_by_key(key, value, words):
     problems = "\n".join(schema_problems(set_key(_study_raw(), key, value), StudyParams))
@@ -158,11 +202,27 @@ def test_bad_study_values_are_reported_by_key(key, value, words):
 
 def test_study_cross_checks(tmp_path):
     raw = _study_raw()
-    raw["distill"]["sweep"]["students"] = ["fc-amplitude-q6"]
-    raw["notebooks"]["classes"] = [[0, 12]]
+    raw["controls"]["students"] = ["fc-amplitude-q6"]
+    raw["baseline"]["label_smoothing"] = [0]
+    raw["notebooks"]["classes"] = [[0, 12], list(range(10))]
+    raw["notebooks"]["students"] = ["cnn-hadamard-q3"]
+    raw["validation"]["whole_split_sizes"] = [7]
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ParamsError) as err:
         load_study_params(path)
-    assert "distill.sweep.students: 'fc-amplitude-q6' is not in students" in str(err.value)
-    assert "notebooks.classes: [0, 12]" in str(err.value)
+    for words in ("controls.students: 'fc-amplitude-q6' is not in students",
+                  "baseline: 2 settings; every family is chosen from as many as distillation's 4",
+                  "notebooks.classes: [0, 12]", "cnn-hadamard-q3 scores 8 bitstrings, fewer than the 10 classes",
+                  "validation.whole_split_sizes: 7 is not in sizes"):
+        assert words in str(err.value)
+
+
+def test_the_notebooks_regime_refuses_images_its_cnn_cannot_take(tmp_path):
+    raw = _study_raw()
+    raw["datasets"] = raw["notebooks"]["datasets"] = ["digits"]
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ParamsError) as err:
+        load_study_params(path)
+    assert "notebooks.datasets: cnn-hadamard-q3 on digits" in str(err.value) and "16x16" in str(err.value)

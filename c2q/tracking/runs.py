@@ -149,20 +149,27 @@ def git_commit() -> str:
     return out.stdout.strip() if out.returncode == 0 else "unknown"
 
 
+# MLflow 3's UI opens an experiment on the view its kind names; without it, on the GenAI overview.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+
+
 def _experiment_id(client, name: str, local: bool) -> str:
-    """The experiment's id, created on first use; two stages creating it at once both get the one that won."""
+    """The experiment's id, created on first use as a model-training experiment (EXPERIMENT_KIND, also
+    set on one an earlier version created); two stages creating it at once both get the one that won."""
     from mlflow.exceptions import MlflowException
 
     found = client.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
-    location = (repo_root() / "mlartifacts").as_uri() if local else None  # a server decides for itself
-    try:
-        return client.create_experiment(name, artifact_location=location)
-    except MlflowException as e:
-        if e.error_code != "RESOURCE_ALREADY_EXISTS":
-            raise
-        return client.get_experiment_by_name(name).experiment_id
+    if found is None:
+        location = (repo_root() / "mlartifacts").as_uri() if local else None  # a server decides for itself
+        try:
+            return client.create_experiment(name, artifact_location=location, tags=dict([EXPERIMENT_KIND]))
+        except MlflowException as e:
+            if e.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            found = client.get_experiment_by_name(name)
+    if found.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:
+        client.set_experiment_tag(found.experiment_id, *EXPERIMENT_KIND)
+    return found.experiment_id
 
 
 def _parent_run(client, experiment_id: str, group: str) -> str:
@@ -375,3 +382,5 @@ def stage_run(stage: str, experiment: str, params: dict[str, Any], tags: dict[st
             pass
         raise
     retrying(lambda: client.set_terminated(run.run_id, "FINISHED"), "marking the run FINISHED")
+    # the parent run ends with its last stage, so its duration in `mlflow ui` spans the pipeline
+    retrying(lambda: client.set_terminated(parent, "FINISHED"), "extending the pipeline's run")
