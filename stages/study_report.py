@@ -87,8 +87,10 @@ def main(argv: list[str]) -> None:
         data = records(study)
         on_map, on_notebooks = data[data["study"] == "regime-map"], data[data["study"] == NOTEBOOKS]
         chosen = report.choices(on_map)
+        distillation, controls = report.split_gains(report.map_gains(on_map, chosen))
         tables = {
-            "gains": report.map_gains(on_map, chosen),
+            "distillation": distillation,
+            "controls": controls,
             "versus_controls": report.distillation_vs_controls(on_map, chosen),
             "quantum_vs_classical": report.quantum_vs_classical(
                 on_map, chosen, {s: f"{s}-classical" for s in study.students if f"{s}-classical" in study.students}),
@@ -101,11 +103,12 @@ def main(argv: list[str]) -> None:
         for name, table in tables.items():
             write_csv(table, f"{name}.csv")
         with atomic_path(OUT / "report.md") as tmp:
-            tmp.write_text(report.markdown(tables["gains"], tables["versus_controls"], tables["quantum_vs_classical"],
-                                           tables["notebooks"], tables["notebooks_average"]))
+            tmp.write_text(report.markdown(*(tables[k] for k in ("distillation", "controls", "versus_controls",
+                                                                  "quantum_vs_classical", "notebooks",
+                                                                  "notebooks_average"))))
         samples = images_per_class(on_map, {d: len(DATASETS[d].classes) for d in study.datasets})
         with atomic_path(OUT / "gain_vs_size.png") as tmp:
-            report.plot_gain_vs_size(tables["gains"], tables["versus_controls"], samples, tmp)
+            report.plot_gain_vs_size(tables["distillation"], tables["versus_controls"], samples, tmp)
         with atomic_path(OUT / "settings.png") as tmp:
             report.plot_settings(on_map, chosen, study.controls.students[0], tmp)
         numbers = summary(data, tables)
@@ -119,8 +122,9 @@ def main(argv: list[str]) -> None:
             for k, t in numbers.items() if isinstance(t, dict)))
 
 
-OUTPUTS = ("report.md", "chosen.csv", "teachers.csv", "gains.csv", "versus_controls.csv", "quantum_vs_classical.csv",
-           "notebooks.csv", "notebooks_average.csv", "gain_vs_size.png", "settings.png", "summary.json")
+OUTPUTS = ("report.md", "chosen.csv", "teachers.csv", "distillation.csv", "controls.csv", "versus_controls.csv",
+           "quantum_vs_classical.csv", "notebooks.csv", "notebooks_average.csv", "gain_vs_size.png", "settings.png",
+           "summary.json")
 
 
 if __name__ == "__main__":

@@ -85,9 +85,13 @@ def test_study_runs_after_the_main_splits_and_reports_every_training(study):
     assert runs.loc[runs["tags.role"] == "distilled", "tags.teacher_seed"].notna().all()
     summary = json.loads((repo / "study/results/summary.json").read_text())
     assert summary["trainings"] == TRAININGS
-    gains = pd.read_csv(repo / "study/results/gains.csv")
-    # per map cell and student: every family but the baseline against the baseline
-    assert len(gains) == 2 * (1 + 1 + 4) + 2 * 1 + 1 and summary["gains"]["tests"] == len(gains)
+    distillation = pd.read_csv(repo / "study/results/distillation.csv")
+    controls = pd.read_csv(repo / "study/results/controls.csv")
+    # against the tuned baseline: distillation per map cell and student, and in the whole-validation group;
+    # every control per map cell for the controlled student
+    assert len(distillation) == 2 * 2 + 1 and summary["distillation"]["tests"] == len(distillation)
+    assert len(controls) == 2 * 5 and summary["controls"]["tests"] == len(controls)
+    assert (distillation["p_holm"] >= distillation["p_value"]).all()
     chosen = pd.read_csv(repo / "study/results/chosen.csv")
     for row in chosen.itertuples():  # chosen on validation: no setting of its family has a better mean
         mine = pd.DataFrame([json.loads(p.read_text()) for p in (repo / "study/runs/mnist" / str(row.group)).rglob(

@@ -21,7 +21,8 @@ The recipe (`Recipe`, from params.yaml):
   as one on the whole split. A stopped training leaves the stack, so the
   others go on at the cost of their own number.
 
-With `checkpoint`, the whole state is saved after every validation pass and a
+With `checkpoint`, the whole state is saved after a validation pass (the first,
+then one at least CHECKPOINT_EVERY_S after the last save, and the last) and a
 later call with the same `keys` resumes from it, ending with the same weights
 as an uninterrupted run; a completed checkpoint hands back its results without
 training. The caller deletes the checkpoint once the results are recorded.
@@ -30,6 +31,7 @@ training. The caller deletes the checkpoint once the results are recorded.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
@@ -49,6 +51,9 @@ from c2q.data.splits import Split
 #      which of the trainings these K are (K,): indices into the list given to `fit`) -> (K,)
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 State = dict[str, torch.Tensor]
+# Seconds between checkpoints. Saving holds every training's history and best weights, so after every pass
+# it would cost more than the step itself where every step is a pass (a few images per class).
+CHECKPOINT_EVERY_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -371,14 +376,16 @@ def fit(model: nn.Module, inits: list[State], trainings: list[Training], train: 
         run.restore(saved)
         print(f"{desc}: resuming at step {run.step} from {checkpoint}", flush=True)
     bar = tqdm(total=recipe.max_steps, initial=run.step, desc=desc, leave=False, disable=None)
+    saved_at = -math.inf
     while not run.complete:
         run.train_step(train, loss_fn, desc)
         bar.update(1)
         if run.step % interval == 0 or run.step == recipe.max_steps:
             run.validate(val, desc, monitor)
             bar.set_postfix(training=len(run.alive))
-            if checkpoint is not None:
+            if checkpoint is not None and (run.complete or time.monotonic() - saved_at >= CHECKPOINT_EVERY_S):
                 run.save(checkpoint, keys)
+                saved_at = time.monotonic()
             if after_validation:
                 after_validation(run.step)
     bar.close()
