@@ -1,8 +1,11 @@
-"""Stage aggregate: read every metrics file the params call for; write the error table and its plots.
+"""Stage aggregate: read every metrics file the params call for; write the error table and its plots;
+register the students.
 
 It reads files, not MLflow, and only the configurations in params.yaml, so a
 stale file from a removed configuration never reaches the table, and a stage
-restored from DVC's cache counts like one that ran.
+restored from DVC's cache counts like one that ran. Last, it registers in
+MLflow's Model Registry, per dataset, student, role and teacher, the seed
+chosen on validation (c2q.tracking.registry), which writes no file.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from c2q.core.io import atomic_path, load_json, save_json
 from c2q.core.variants import parse_student
 from c2q.reporting import hardware_table as hardware_report
 from c2q.reporting import error_table as report
+from c2q.tracking.registry import chosen, register
 from c2q.tracking.runs import stage_run
 from stages import run
 
@@ -59,7 +63,8 @@ def collect(datasets: list[str], teacher_files: list[Path],
     students = []
     for record, path in student_files:
         m = load_json(path)
-        numbers = ("test_error", "quantum_parameters", "classical_parameters", "near_chance", "hit_cap")
+        numbers = ("test_error", "best_val_accuracy", "quantum_parameters", "classical_parameters", "near_chance",
+                   "hit_cap", "key")
         row = {**record, **{k: m[k] for k in numbers}}
         if evaluation_file := row.pop("evaluation_file", None):
             row.update(off_simulator(load_json(evaluation_file)))
@@ -113,11 +118,16 @@ def main(argv: list[str]) -> None:
         teacher_files, student_files = metrics_files(params)
         evaluation_files = [r["evaluation_file"] for r, _ in student_files if "evaluation_file" in r]
         tracker.log_inputs(teacher_files + [p for _, p in student_files] + evaluation_files)
-        headline = write_tables(*collect(params.datasets, teacher_files, student_files))
+        records, teachers = collect(params.datasets, teacher_files, student_files)
+        headline = write_tables(records, teachers)
         tracker.log_metrics(headline)
         for path in (paths.ERROR_TABLE_CSV, paths.GAINS_CSV, paths.HARDWARE_CSV, paths.NOISE_GAINS_CSV,
                      paths.ERROR_TABLE_MD, paths.SUMMARY, paths.ERRORS_PLOT, paths.GAINS_PLOT, paths.NOISE_PLOT):
             tracker.log_artifact(path)
+        rows = chosen(records).to_dict("records")
+        for line in tracker.in_store(lambda client, experiment: [register(client, experiment, r) for r in rows],
+                                     "registering the students chosen on validation"):
+            print(line)
 
 
 if __name__ == "__main__":

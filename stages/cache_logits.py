@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from c2q.core import paths
+from c2q.core.accelerator import resolve_device
 from c2q.core.config import Params, load_params, select
 from c2q.core.io import atomic_path, load_json, load_tensors, save_json, save_tensors
 from c2q.core.names import ENSEMBLE
@@ -33,16 +34,18 @@ def run_name(args: argparse.Namespace) -> str:
 
 
 def params_read(args: argparse.Namespace) -> list[str]:
-    return ["teacher", "distill.teachers", "distill.ensemble"]
+    return ["device", "teacher", "distill.teachers", "distill.ensemble"]
 
 
 def teacher_logits(params: Params, dataset: str, teacher: str, splits: dict[str, Split]) -> dict:
-    """A trained teacher's logits on every split."""
+    """A trained teacher's logits on every split, computed on params' device."""
     n_classes = int(splits["train"].y.max()) + 1
     model = build_teacher(teacher, tuple(splits["train"].x.shape[1:]), n_classes,
                           **params.teacher.architecture(teacher))
     model.load_state_dict(load_tensors(paths.teacher_model(dataset, teacher)))
-    return {s: predict(model, split.x) for s, split in splits.items()}
+    device = resolve_device(params.device)
+    model.to(device)
+    return {s: predict(model, split.x.to(device)).cpu() for s, split in splits.items()}
 
 
 def main(argv: list[str]) -> None:

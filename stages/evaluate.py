@@ -24,15 +24,17 @@ import torch
 from tqdm.auto import tqdm
 
 from c2q.core import paths
+from c2q.core.accelerator import resolve_device
 from c2q.core.config import load_params, select
 from c2q.core.io import atomic_path, load_json, save_json
 from c2q.core.variants import parse_student
 from c2q.data.splits import Split, load_splits, per_class_subset
 from c2q.models.hybrid import HybridStudent
-from c2q.offsim.hardware import Target, circuit_inputs, evaluate_on_hardware, is_quantum, load_student
+from c2q.offsim.hardware import Target, circuit_inputs, evaluate_on_hardware, is_quantum
 from c2q.offsim.qasm import hybrid_qasm3, to_qasm3
 from c2q.offsim.shots import errors_with_shots
 from c2q.reporting.figures import plot_confusion
+from c2q.serving.load import load_student
 from c2q.tracking.runs import stage_run
 from c2q.training.scoring import accuracy, confusion_matrix
 from stages import run, stage_name
@@ -55,7 +57,7 @@ def run_name(args: argparse.Namespace) -> str:
 
 
 def params_read(args: argparse.Namespace) -> list[str]:
-    return ["students", "seeds", "distill.teachers", "evaluate"]
+    return ["device", "students", "seeds", "distill.teachers", "evaluate"]
 
 
 def write_confusion(title: str, path, logits: torch.Tensor, test: Split, class_names: list[str]) -> None:
@@ -110,6 +112,7 @@ def main(argv: list[str]) -> None:
             folder.mkdir(parents=True, exist_ok=True)  # an out even with nothing to evaluate
         class_names = [c["name"] for c in load_json(paths.meta_file(args.dataset))["classes"]]
         target = Target(cfg.noise.device) if any(not parse_student(s).classical for s in features) else None
+        device = resolve_device(params.device)
         tests, noisy = {}, {}
         for student, path in features.items():
             tests[student] = test = load_splits(path)["test"]
@@ -117,10 +120,12 @@ def main(argv: list[str]) -> None:
             noisy[student] = (test.x[subset], test.y[subset])
         for (student, role, seed, teacher), i in tqdm(list(zip(todo, ids)), desc=run_name(args), disable=None):
             test = tests[student]
-            model = load_student(paths.student_model(*i), test.x[0].shape, len(class_names), student)
+            model = load_student(paths.student_model(*i), device).student
             name = f"{run_name(args)}/{role}/{paths.student_id(student, seed, teacher)}"
             with torch.inference_mode():
-                write_confusion(name, paths.student_confusion(*i), model(test.x), test, class_names)
+                logits = model(test.x.to(device)).cpu()
+                model.cpu()  # shots and noise: Qiskit and numpy, on the CPU
+                write_confusion(name, paths.student_confusion(*i), logits, test, class_names)
                 qasm = circuit_qasm(model, test)
             with atomic_path(paths.student_qasm(*i)) as tmp:
                 tmp.write_text(qasm)

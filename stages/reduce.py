@@ -19,11 +19,14 @@ from c2q.core.datasets import DATASETS
 from c2q.core.io import atomic_path, save_json, save_tensors
 from c2q.core.variants import parse_student
 from c2q.data.raw import load_raw
-from c2q.data.reduce import Reducer
+from c2q.data.reduce import REDUCER_PREFIX, Reducer
 from c2q.data.splits import SPLITS, normalise
 from c2q.data.splitting import make_splits
 from c2q.tracking.runs import stage_run
 from stages import run, stage_name
+
+
+EXAMPLE_IMAGES = 3  # test images kept with every student's features: its MLflow model's input example
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -41,15 +44,18 @@ def params_read(args: argparse.Namespace) -> list[str]:
 
 
 def student_features(splits: dict[str, torch.Tensor], student: str, seed: int) -> dict[str, torch.Tensor]:
-    """The file content one student variant trains on."""
+    """The file content one student variant trains on, and what its model file needs to classify raw
+    images alike: the normalisation, the fitted reducer (`reducer.*`) and a few test images (`example_x`)."""
     variant = parse_student(student)
     labels = {f"{s}_y": splits[f"{s}_y"] for s in SPLITS}
+    kept = {"mean": splits["mean"], "std": splits["std"], "example_x": splits["test_x"][:EXAMPLE_IMAGES]}
     if variant.takes_images:  # the student reduces images itself (fc, the notebooks' CNN): keep them whole
         images = {f"{s}_x": splits[f"{s}_x"] for s in SPLITS}
-        return {**images, **labels, "mean": splits["mean"], "std": splits["std"]}
+        return {**images, **labels, **kept}
     images = {s: normalise(splits[f"{s}_x"], splits["mean"], splits["std"]) for s in SPLITS}
     reducer = Reducer(variant.reduction, variant.n_features, variant.encoding, seed).fit(images["train"])
-    return {**{f"{s}_x": reducer.transform(images[s]) for s in SPLITS}, **labels}
+    fitted = {f"{REDUCER_PREFIX}{k}": v for k, v in reducer.state().items()}
+    return {**{f"{s}_x": reducer.transform(images[s]) for s in SPLITS}, **labels, **kept, **fitted}
 
 
 def describe(dataset: str, cfg: DataParams, splits: dict[str, torch.Tensor]) -> dict:

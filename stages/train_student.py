@@ -28,12 +28,16 @@ import torch
 from torch import nn
 
 from c2q.core import paths
+from c2q.core.accelerator import resolve_device
 from c2q.core.config import Params, load_params, select
 from c2q.core.errors import StageInputError
-from c2q.core.io import load_json, load_tensors, save_json, save_tensors
+from c2q.core.io import load_json, load_tensors, save_json, save_torch
 from c2q.core.variants import StudentVariant, parse_student
+from c2q.data.reduce import REDUCER_PREFIX
 from c2q.data.splits import Split, load_splits, per_class_subset
 from c2q.models.student import make_student
+from c2q.serving.classifier import package
+from c2q.tracking.models import log_student
 from c2q.tracking.runs import stage_run
 from c2q.training.distill import distillation_losses
 from c2q.training.engine import LossFn, Recipe, Result, Training, cross_entropy, fit, predict_states
@@ -43,10 +47,13 @@ from stages import run, stage_name
 
 # The code a training's result depends on: dvc.yaml lists the same files for this stage (a test holds
 # them equal), and a change to any of them trains every seed again.
-CODE = ("stages/train_student.py", "c2q/core/io.py", "c2q/core/methods.py", "c2q/core/names.py",
-        "c2q/core/schedules.py", "c2q/core/variants.py", "c2q/data/splits.py", "c2q/models/circuits.py",
-        "c2q/models/hybrid.py", "c2q/models/student.py", "c2q/training/distill.py", "c2q/training/engine.py",
-        "c2q/training/reuse.py", "c2q/training/scoring.py")
+CODE = ("stages/train_student.py", "c2q/core/accelerator.py", "c2q/core/device_names.py", "c2q/core/io.py",
+        "c2q/core/methods.py", "c2q/core/names.py", "c2q/core/schedules.py", "c2q/core/variants.py",
+        "c2q/core/version.py", "c2q/data/reduce.py", "c2q/data/splits.py", "c2q/models/circuits.py",
+        "c2q/models/hybrid.py", "c2q/models/student.py", "c2q/serving/classifier.py", "c2q/training/distill.py",
+        "c2q/training/engine.py", "c2q/training/reuse.py", "c2q/training/scoring.py")
+# What a model file needs of a features file besides the features (stage reduce).
+PACKAGED = ("mean", "std", "example_x")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -66,7 +73,7 @@ def run_name(args: argparse.Namespace) -> str:
 
 
 def params_read(args: argparse.Namespace) -> list[str]:
-    return ["student", "hybrid", "seeds", "data.train_per_class"] + (
+    return ["device", "student", "hybrid", "seeds", "data.train_per_class"] + (
         ["distill.method", "distill.temperature", "distill.alpha"] if args.teacher else [])
 
 
@@ -84,12 +91,12 @@ def input_paths(args: argparse.Namespace) -> list[Path]:
     return files + ([paths.logits_file(args.dataset, args.teacher)] if args.teacher else [])
 
 
-def loss_for(args: argparse.Namespace, params: Params, train: Split) -> LossFn:
+def loss_for(args: argparse.Namespace, params: Params, train: Split, device: torch.device) -> LossFn:
     """Cross-entropy for baselines; the distillation loss against the cached teacher logits otherwise."""
     if not args.teacher:
         return cross_entropy
     logits_file = paths.logits_file(args.dataset, args.teacher)
-    teacher_logits = load_tensors(logits_file)["train"]
+    teacher_logits = load_tensors(logits_file)["train"].to(device)
     if len(teacher_logits) != len(train):
         raise StageInputError([str(logits_file), str(paths.features_file(args.dataset, args.student))],
                               f"the teacher's logits hold {len(teacher_logits)} training rows, the features "
@@ -155,10 +162,18 @@ def main(argv: list[str]) -> None:
         print(f"{name}: {len(todo)} of {len(seeds)} trainings to run", flush=True)
         if todo:
             class_names = [c["name"] for c in meta["classes"]]
-            splits = load_splits(paths.features_file(args.dataset, args.student))
+            features = paths.features_file(args.dataset, args.student)
+            splits = load_splits(features)
             model, trained = train_seeds(args, params, todo, [keys[s] for s in todo], splits, len(class_names))
+            kept = {k: v for k, v in load_tensors(features).items() if k in PACKAGED or k.startswith(REDUCER_PREFIX)}
+            card = {"dataset": args.dataset, "student": args.student, "classes": class_names,
+                    "image_shape": meta["image_shape"], "role": args.role, "teacher": args.teacher or "none"}
             for t in trained:
-                record(tracker, args, params, model, t, splits, class_names, keys[t.seed], logged, tags)
+                content = package(card | {"seed": t.seed, "key": keys[t.seed], "outputs": t.test_logits.shape[1]},
+                                  t.state, kept, {
+                    "layers": params.student.layers, "training_shots": params.hybrid.training_shots,
+                    "shift": params.hybrid.shift})
+                record(tracker, args, model, t, content, splits, class_names, keys[t.seed], logged, tags)
             paths.checkpoint(name).unlink(missing_ok=True)  # only now: every training's record is complete
         tracker.log_metrics({"trainings": len(seeds), "trained": len(todo)})
 
@@ -190,6 +205,7 @@ def train_seeds(args, params: Params, seeds: list[int], keys: list[str], splits:
     """Train `seeds` side by side, each from its own initial weights on its own subset; the model they
     share and one Trained per seed."""
     cfg, variant, train = params.student, parse_student(args.student), splits["train"]
+    device = resolve_device(params.device)
 
     def student() -> nn.Module:
         return make_student(variant, train.x[0].shape, n_classes, cfg.layers, cfg.simulator,
@@ -200,18 +216,20 @@ def train_seeds(args, params: Params, seeds: list[int], keys: list[str], splits:
         torch.manual_seed(seed)  # a seed's baseline and distilled students start from the same weights
         inits.append(student().state_dict())
         trainings.append(Training(f"seed {seed}", seed, per_class_subset(train.y, params.data.train_per_class, seed)))
-    results = fit(model, inits, trainings, train, splits["val"], loss_fn=loss_for(args, params, train),
+    results = fit(model, inits, trainings, train, splits["val"], loss_fn=loss_for(args, params, train, device),
                   recipe=recipe_for(variant, params, len(trainings[0].rows)), desc=run_name(args),
-                  checkpoint=paths.checkpoint(run_name(args)), keys=keys)
-    test_logits = predict_states(model, [state for state, _ in results], splits["test"].x)
+                  checkpoint=paths.checkpoint(run_name(args)), keys=keys, device=device)
+    test_logits = predict_states(model, [state for state, _ in results], splits["test"].x, device)
+    model.cpu()
     return model, [Trained(seed, weights_digest(init), len(training.rows), state, result, logits)
                    for seed, init, training, (state, result), logits
                    in zip(seeds, inits, trainings, results, test_logits)]
 
 
-def record(tracker, args, params: Params, model: nn.Module, t: Trained, splits: dict[str, Split],
+def record(tracker, args, model: nn.Module, t: Trained, model_content: dict, splits: dict[str, Split],
            class_names: list[str], key: str, logged: dict, tags: dict) -> None:
-    """One training's files (weights, learning curve), its MLflow run, its metrics file last."""
+    """One training's files (its model file, c2q.serving.classifier; its learning curve), its MLflow run
+    with the student as an MLflow model, its metrics file last."""
     model.load_state_dict(t.state)
     test, result = splits["test"], t.result
     test_accuracy = accuracy(t.test_logits, test.y)
@@ -229,13 +247,13 @@ def record(tracker, args, params: Params, model: nn.Module, t: Trained, splits: 
     if warning:
         print(f"warning: {warning}", file=sys.stderr, flush=True)
     model_file, curve_file = paths.student_model(*ids(args, t.seed)), paths.student_curve(*ids(args, t.seed))
-    save_tensors(t.state, model_file)
+    save_torch(model_content, model_file)
     save_json(result.history, curve_file)
     tracker.log_training(
         run, {**logged, "seed": t.seed}, metrics, result.history,
-        {**tags, "seed": t.seed, "near_chance": metrics["near_chance"], "hit_cap": result.hit_cap,
+        {**tags, "seed": t.seed, "near_chance": metrics["near_chance"], "hit_cap": result.hit_cap, "c2q_key": key,
          **({"warning": warning} if warning else {})},
-        artifacts=(model_file, curve_file))
+        artifacts=(curve_file,), log_model=lambda run_id: log_student(run_id, model_file, model_content))
     save_json(metrics, paths.student_metrics(*ids(args, t.seed)))
     print(f"{run}: best step {result.best_step} of {result.steps}{' (the cap)' if result.hit_cap else ''}, "
           f"val acc {result.best_val_accuracy:.4f}, test acc {test_accuracy:.4f}", flush=True)

@@ -7,6 +7,7 @@ import argparse
 import torch
 
 from c2q.core import paths
+from c2q.core.accelerator import resolve_device
 from c2q.core.config import load_params, select
 from c2q.core.io import save_json, save_tensors
 from c2q.data.splits import load_splits
@@ -30,7 +31,7 @@ def run_name(args: argparse.Namespace) -> str:
 
 
 def params_read(args: argparse.Namespace) -> list[str]:
-    return ["teacher.seed", f"teacher.{args.teacher}"]
+    return ["device", "teacher.seed", f"teacher.{args.teacher}"]
 
 
 def main(argv: list[str]) -> None:
@@ -47,10 +48,12 @@ def main(argv: list[str]) -> None:
         torch.manual_seed(seed)
         model = build_teacher(args.teacher, tuple(splits["train"].x.shape[1:]), n_classes,
                               **params.teacher.architecture(args.teacher))
+        device = resolve_device(params.device)
         recipe = Recipe.for_epochs(cfg.epochs, cfg.batch_size, cfg.lr, len(splits["train"]))
         result = fit_one(model, splits["train"], splits["val"], recipe=recipe, seed=seed, desc=name,
-                         checkpoint=paths.checkpoint(name), key=training_key(logged, digests))
-        test_accuracy = accuracy(predict(model, splits["test"].x), splits["test"].y)
+                         checkpoint=paths.checkpoint(name), key=training_key(logged, digests), device=device)
+        test_accuracy = accuracy(predict(model, splits["test"].x.to(device)).cpu(), splits["test"].y)
+        model.cpu()
         metrics = {
             "best_step": result.best_step,
             "steps": result.steps,

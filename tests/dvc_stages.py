@@ -23,6 +23,7 @@ NOT_SHAPING = {
     "c2q/study/config.py": "validates study/params.yaml; the values it returns are declared as params",
     "c2q/core/paths.py": "names paths; the paths themselves are declared as deps and outs",
     "c2q/tracking/runs.py": "logs to MLflow, which mirrors the files",
+    "c2q/tracking/models.py": "logs a model file to MLflow as an MLflow model, which mirrors the file",
     "c2q/core/invocation.py": "names the repository and the `dvc` invocation an MLflow run belongs to",
     "c2q/core/errors.py": "defines the errors a stage reports",
     "c2q/core/runtime.py": "tunes glibc's allocator; results are bit-identical either way",

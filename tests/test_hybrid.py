@@ -19,12 +19,14 @@ import torch.nn.functional as F
 import yaml
 
 from c2q.core.config import Params
-from c2q.core.io import save_tensors
+from c2q.core.io import save_tensors, save_torch
 from c2q.core.variants import parse_student
 from c2q.data.splits import SPLITS, load_splits
 from c2q.models.hybrid import HybridStudent, _ShotEstimate, bitstring_probabilities
-from c2q.offsim.hardware import Target, load_student
+from c2q.offsim.hardware import Target
 from c2q.offsim.qasm import from_qasm3
+from c2q.serving.classifier import package
+from c2q.serving.load import load_student
 from c2q.offsim.shots import exact_probabilities
 from stages import aggregate, evaluate, reduce, train_student
 from tests.conftest import REPO
@@ -154,11 +156,13 @@ def test_finite_shot_training_trains_the_seeds_side_by_side(trained, monkeypatch
 @pytest.fixture(scope="module")
 def evaluated(trained):
     """Seed 0 through the evaluate stage's functions: confusion matrix, QASM, shots and noise."""
-    root, _, params, done = trained
-    save_tensors(done[0].state, root / "s0.pt")
-    test = load_splits(root / f"{STUDENT}.pt")["test"]
-    model = load_student(root / "s0.pt", test.x[0].shape, CLASSES, STUDENT)
+    root, features, params, done = trained
     names = [f"class {c}" for c in range(CLASSES)]
+    card = {"dataset": "mnist", "student": STUDENT, "classes": names, "image_shape": [1, 28, 28]}
+    save_torch(package(card, done[0].state, features, {"layers": 1, "training_shots": 0, "shift": math.pi / 4}),
+               root / "s0.pt")
+    test = load_splits(root / f"{STUDENT}.pt")["test"]
+    model = load_student(root / "s0.pt").student
     with torch.inference_mode():
         logits = model(test.x)
         evaluate.write_confusion("hybrid", root / "confusion.json", logits, test, names)

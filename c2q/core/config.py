@@ -16,6 +16,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 
 from c2q.core.datasets import DATASETS
+from c2q.core.device_names import DEVICE_CHOICES, DEVICE_SETTING
 from c2q.core.devices import DEVICES
 from c2q.core.errors import ParamsError
 from c2q.core.methods import DISTILL_METHODS
@@ -47,6 +48,12 @@ def _classes(value: Any) -> Any:
     if len(set(value)) != len(value):
         raise ValueError(f"has repeated classes {value}")
     return value
+
+
+def _device(value: Any) -> Any:
+    if isinstance(value, str) and DEVICE_SETTING.match(value):
+        return value
+    raise ValueError(f"must be one of {DEVICE_CHOICES}, got {value!r}")
 
 
 def _per_class(value: Any) -> Any:
@@ -175,6 +182,7 @@ class EvaluateParams(_Section):
 
 class Params(_Section):
     mlflow: MlflowParams
+    device: Annotated[str, AfterValidator(_device)]
     datasets: _list(Literal[tuple(DATASETS)])
     teachers: _list(Teacher)
     students: _list(Annotated[str, AfterValidator(_student_name)])
@@ -262,6 +270,8 @@ def _cross_checks(raw: dict, invalid: set[str]) -> list[str]:
         return problems
     for dataset in raw["datasets"]:
         info = DATASETS[dataset]
+        if valid("data.val_fraction") and (problem := _split_problem(raw["data"]["val_fraction"], info)):
+            problems.append(f"data.val_fraction: on {dataset}, {problem}")
         classes = raw["data"]["classes"] if valid("data.classes") else "all"
         if classes != "all" and not all(0 <= c < len(info.classes) for c in classes):
             problems.append(f"data.classes: {classes} out of range for {dataset} (0..{len(info.classes) - 1})")
@@ -276,6 +286,21 @@ def _cross_checks(raw: dict, invalid: set[str]) -> list[str]:
                 problems.append(f"students: {name!r} on {dataset}: scores {2**v.qubits} bitstrings, fewer than the "
                                 f"{n_classes} classes; use at least {math.ceil(math.log2(n_classes))} qubits")
     return problems
+
+
+def _split_problem(fraction: float, info) -> str | None:
+    """Why a stratified validation share `fraction` would leave the train or the validation split with fewer
+    than MIN_PER_CLASS images of some class (the rarest has `info.smallest_train_class`), or None."""
+    n = info.smallest_train_class
+    low, high = MIN_PER_CLASS / n, 1 - MIN_PER_CLASS / n
+    if low <= fraction <= high:
+        return None
+    empty = "validation" if fraction < low else "train"
+    return (f"{fraction!r} leaves the {empty} split fewer than {MIN_PER_CLASS} images of the rarest class ({n} in "
+            f"the official train set); use a value in [{math.ceil(low * 1e6) / 1e6:g}, {math.floor(high * 1e6) / 1e6:g}]")
+
+
+MIN_PER_CLASS = 2  # images of every class that the train and the validation split must each get
 
 
 def _devices_for(qubits: int) -> list[str]:

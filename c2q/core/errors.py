@@ -44,3 +44,11 @@ class TrackingStoreError(StageError):
 
 class NonFiniteLossError(StageError):
     """Training cannot go on: the loss became NaN or infinite."""
+
+
+class StudentInputError(ValueError):
+    """Images a trained student cannot classify: the wrong shape, channel count or dtype for its dataset."""
+
+
+class ModelFileError(StageError):
+    """A trained student's model file, or a model URI, that c2q cannot load; the message says why."""

@@ -8,7 +8,8 @@
 - center_crop: the central gh x gw pixels, with the same grid rule: a square
   N x N crop when n is a perfect square (4, 16, 64, 256 features), otherwise
   the most nearly square rectangle (8 -> 2x4, 32 -> 4x8, 128 -> 8x16).
-- pca: scikit-learn PCA (randomized solver, fixed seed) on the flattened image.
+- pca: scikit-learn PCA (randomized solver, fixed seed) fitted on the flattened image; the
+  projection itself is computed here, in float64, from the fitted components.
 
 Colour images (CIFAR-10) are averaged over channels, after per-channel
 normalisation, before pooling or cropping; fc and pca see all channels.
@@ -33,6 +34,9 @@ from c2q.core.variants import ENCODINGS, REDUCTIONS
 from c2q.core.variants import grid_shape, reduction_problem
 
 
+REDUCER_PREFIX = "reducer."  # the keys of a fitted reducer's state in a features file (stage reduce)
+
+
 class Reducer:
     """Fit on the train split's normalised images, then transform any split the same way."""
 
@@ -43,14 +47,28 @@ class Reducer:
             raise ValueError(f"encoding {encoding!r} is not one of {ENCODINGS}")
         self.reduction, self.n_features, self.seed = reduction, n_features, seed
         self.standardise = encoding != "amplitude"
-        self.pca = None
+        self.components = self.centre = None  # pca: the fitted components (n, pixels) and pixel means
         self.mean = self.std = None
+
+    # What a fitted reducer keeps, as tensors: the reduce stage saves them with the features, and a
+    # trained student's model file (c2q.models.classifier) carries them to reduce raw images alike.
+    STATE = ("mean", "std", "components", "centre")
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {k: getattr(self, k) for k in self.STATE if getattr(self, k) is not None}
+
+    @classmethod
+    def from_state(cls, reduction: str, n_features: int, encoding: str, state: dict[str, torch.Tensor]) -> "Reducer":
+        """The reducer `state()` came from, fitted, without its training images."""
+        reducer = cls(reduction, n_features, encoding)
+        for k in cls.STATE:
+            setattr(reducer, k, state.get(k))
+        return reducer
 
     def _raw(self, images: torch.Tensor) -> torch.Tensor:
         rows, cols = grid_shape(self.n_features)
         if self.reduction == "pca":
-            flat = images.flatten(1).numpy().astype(np.float64)
-            return torch.from_numpy(self.pca.transform(flat)).float()
+            return ((images.flatten(1).double() - self.centre) @ self.components.T).float()
         gray = images.mean(dim=1, keepdim=True)
         if self.reduction == "avgpool":
             out = F.adaptive_avg_pool2d(gray, (rows, cols))
@@ -71,8 +89,9 @@ class Reducer:
 
             if self.n_features > len(train_images):
                 raise ReductionError(f"pca cannot fit {self.n_features} components on {len(train_images)} training images")
-            self.pca = PCA(self.n_features, svd_solver="randomized", random_state=self.seed)
-            self.pca.fit(train_images.flatten(1).numpy().astype(np.float64))
+            pca = PCA(self.n_features, svd_solver="randomized", random_state=self.seed)
+            pca.fit(train_images.flatten(1).numpy().astype(np.float64))
+            self.components, self.centre = torch.from_numpy(pca.components_), torch.from_numpy(pca.mean_)
         raw = self._raw(train_images)
         if self.standardise:
             self.mean, self.std = raw.mean(dim=0), raw.std(dim=0).clamp_min(1e-6)

@@ -18,23 +18,11 @@ import torch
 from qiskit import QuantumCircuit
 from torch import nn
 
-from c2q.core.io import load_tensors
-from c2q.core.variants import parse_student
 from c2q.models.circuits import QuantumLayer
 from c2q.models.hybrid import HybridStudent
-from c2q.models.student import make_student
 from c2q.offsim.noise import circuit_cost, compile_circuit, depolarising, device_noise, fake_device, noisy_probabilities
 from c2q.offsim.qasm import encoding_angles, hadamard_template, student_template
 from c2q.offsim.shots import exact_probabilities, readout
-
-
-def load_student(path, sample_shape: tuple[int, ...], n_classes: int, student: str) -> nn.Module:
-    """A trained student from its weights file, for inputs of `sample_shape`, in evaluation mode."""
-    state = load_tensors(path)
-    layers = state["core.theta"].shape[0] if "core.theta" in state else 1  # no trained circuit: any
-    model = make_student(parse_student(student), sample_shape, n_classes, layers)
-    model.load_state_dict(state)
-    return model.eval()
 
 
 def is_quantum(model: nn.Module) -> bool:

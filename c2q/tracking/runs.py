@@ -297,10 +297,11 @@ class StageRun:
         self._log_batch("setting tags", tags=rows)
 
     def log_training(self, run_name: str, params: dict[str, Any], metrics: dict[str, Any],
-                     curve: list[dict[str, float]], tags: dict[str, Any], artifacts: tuple[Path, ...] = ()) -> None:
+                     curve: list[dict[str, float]], tags: dict[str, Any], artifacts: tuple[Path, ...] = (),
+                     log_model: Callable[[str], Any] | None = None) -> None:
         """One training of a stage that runs many (every seed of a student, a study cell's arms) as an MLflow
         run of its own, nested under the stage's run: its params, final metrics, curve (step = optimiser
-        step), tags and files."""
+        step), tags and files; `log_model(run_id)` logs its MLflow model (c2q.serving.mlflow_model)."""
         from mlflow.entities import Param
 
         client = self._client
@@ -316,7 +317,17 @@ class StageRun:
         retrying(lambda: client.log_batch(run_id, metrics=rows, params=params_rows), f"logging {run_name}")
         for path in artifacts:
             StageRun(client, run_id).log_artifact(path)
+        if log_model is not None:
+            retrying(lambda: log_model(run_id), f"logging {run_name}'s model")
         retrying(lambda: client.set_terminated(run_id), f"logging {run_name}")
+
+    def in_store(self, call: Callable[[Any, str], T], what: str) -> T:
+        """`call(client, experiment id)` against this run's store and experiment, retried like every call
+        here (so `call` must be safe to repeat)."""
+        def attempt() -> T:
+            return call(self._client, self._client.get_run(self.run_id).info.experiment_id)
+
+        return retrying(attempt, what)
 
     def log_artifact(self, path: str | Path) -> None:
         """Log a file under the same relative folder it has in the repository."""

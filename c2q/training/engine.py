@@ -21,6 +21,10 @@ The recipe (`Recipe`, from params.yaml):
   as one on the whole split. A stopped training leaves the stack, so the
   others go on at the cost of their own number.
 
+Everything a step touches lives on `device` (fit's argument): weights, optimiser state, data, losses.
+Batch orders are drawn on the CPU, with each training's own generator, and then moved, so a training's
+batches are the same on every device.
+
 With `checkpoint`, the whole state is saved after a validation pass (the first,
 then one at least CHECKPOINT_EVERY_S after the last save, and the last) and a
 later call with the same `keys` resumes from it, ending with the same weights
@@ -133,7 +137,8 @@ def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
     """torch.stack that keeps each tensor's memory layout (the teachers' channels-last weights: the plain
     model runs on copy 0 as it is, and convolutions are faster and give the same bits in that layout)."""
     first = tensors[0].detach()
-    out = torch.empty_strided((len(tensors), *first.shape), (first.numel(), *first.stride()), dtype=first.dtype)
+    out = torch.empty_strided((len(tensors), *first.shape), (first.numel(), *first.stride()), dtype=first.dtype,
+                              device=first.device)
     with torch.no_grad():
         for k, tensor in enumerate(tensors):
             out[k].copy_(tensor)
@@ -154,10 +159,11 @@ class Stack:
         params, buffers = dict(model.named_parameters()), model.state_dict().keys() - dict(model.named_parameters())
         self.params = {n: _stack([s[n] for s in states]).requires_grad_() for n in params}
         self.buffers = {n: _stack([s[n] for s in states]) for n in sorted(buffers)}
+        self.device = next(iter(self.params.values())).device
 
     def keep(self, positions: list[int]) -> None:
         """Only these copies stay (new leaf tensors; the optimiser must follow, see `_Run.keep`)."""
-        index = torch.tensor(positions)
+        index = torch.tensor(positions, device=self.device)
         self.params = {n: p.detach()[index].clone().requires_grad_() for n, p in self.params.items()}
         self.buffers = {n: b[index].clone() for n, b in self.buffers.items()}
         self.k = len(positions)
@@ -178,7 +184,7 @@ class Stack:
     def predict(self, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
         """(K, N, C) logits of every copy for the same N inputs, in evaluation mode."""
         self.model.eval()
-        return torch.cat([self.logits(x[i : i + batch_size], shared_input=True)
+        return torch.cat([self.logits(x[i : i + batch_size].to(self.device), shared_input=True)
                           for i in range(0, len(x), batch_size)], dim=1)
 
     def state(self, k: int) -> State:
@@ -186,9 +192,15 @@ class Stack:
         return {n: t[k].detach().clone() for n, t in {**self.params, **self.buffers}.items()}
 
 
-def predict_states(model: nn.Module, states: list[State], x: torch.Tensor) -> torch.Tensor:
-    """(K, N, C) logits of K trained states of `model` on the same inputs."""
-    return Stack(model, states).predict(x)
+def predict_states(model: nn.Module, states: list[State], x: torch.Tensor,
+                   device: torch.device | str = "cpu") -> torch.Tensor:
+    """(K, N, C) logits of K trained states of `model` on the same inputs, computed on `device`, on the CPU."""
+    model.to(device)
+    return Stack(model, [_on(s, device) for s in states]).predict(x).cpu()
+
+
+def _on(state: State, device: torch.device | str) -> State:
+    return {k: v.to(device) for k, v in state.items()}
 
 
 class _Run:
@@ -208,14 +220,15 @@ class _Run:
         self._reset_sums()
 
     def _reset_sums(self) -> None:
-        self.loss_sum, self.correct, self.seen = torch.zeros(self.stack.k), torch.zeros(self.stack.k), 0
+        zeros = torch.zeros(self.stack.k, device=self.stack.device)
+        self.loss_sum, self.correct, self.seen = zeros, zeros.clone(), 0
 
     def keep(self, positions: list[int]) -> None:
         """Drop the stopped trainings from the stack, and their rows from the optimiser's state: the
         others go on with exactly the weights and moments they had."""
         old = [self.optimizer.state[p] for p in self.stack.params.values()]
         self.stack.keep(positions)
-        index = torch.tensor(positions)
+        index = torch.tensor(positions, device=self.stack.device)
         self.optimizer = torch.optim.Adam(self.stack.params.values(), lr=self.recipe.lr)
         for p, state in zip(self.stack.params.values(), old):
             self.optimizer.state[p] = {k: v if k == "step" else v[index].clone() for k, v in state.items()}
@@ -239,13 +252,13 @@ class _Run:
         position = self.step % len(self.starts)
         if position == 0:
             self.orders = torch.stack([self.trainings[k].rows[torch.randperm(self.n, generator=self.generators[k])]
-                                       for k in self.alive])
+                                       for k in self.alive]).to(self.stack.device)
         end = self.starts[position + 1] if position + 1 < len(self.starts) else self.n
         rows = self.orders[:, self.starts[position] : end]
         self.stack.model.train()
         logits = self.stack.logits(train.x[rows])
         labels = train.y[rows]
-        losses = loss_fn(logits, labels, rows, torch.tensor(self.alive))
+        losses = loss_fn(logits, labels, rows, torch.tensor(self.alive, device=self.stack.device))
         self.step += 1
         self.check_finite(losses.detach(), desc, "training")
         for group in self.optimizer.param_groups:
@@ -260,7 +273,7 @@ class _Run:
     def _step_optimizer(self) -> None:
         """One Adam step; a training with lr_scale s moves s times as far (Adam's step is lr times a
         function of the gradients' moments, so this is the step it would take at lr * s)."""
-        scales = torch.tensor([self.trainings[k].lr_scale for k in self.alive])
+        scales = torch.tensor([self.trainings[k].lr_scale for k in self.alive], device=self.stack.device)
         if bool((scales == 1).all()):
             self.optimizer.step()
             return
@@ -357,11 +370,11 @@ def finished(path: Path | None, keys: list[str]) -> list[tuple[State, Result]] |
 def fit(model: nn.Module, inits: list[State], trainings: list[Training], train: Split, val: Split, *,
         loss_fn: LossFn, recipe: Recipe, desc: str = "train", checkpoint: Path | None = None,
         keys: list[str] | None = None, after_validation: Callable[[int], None] | None = None,
-        monitor: Split | None = None) -> list[tuple[State, Result]]:
+        monitor: Split | None = None, device: torch.device | str = "cpu") -> list[tuple[State, Result]]:
     """Train K copies of `model`, copy k from `inits[k]` on `trainings[k]`; return each one's weights at its
     best validation accuracy and its result. Every training must have as many rows as the others.
     `keys` (one per training) identify the trainings in the checkpoint; `monitor`'s accuracy is recorded
-    at every validation pass (Run.validate)."""
+    at every validation pass (Run.validate). Training runs on `device`; the weights come back on the CPU."""
     keys = keys or [t.name for t in trainings]
     if (done := finished(checkpoint, keys)) is not None:
         print(f"{desc}: already trained, results from {checkpoint}", flush=True)
@@ -369,7 +382,10 @@ def fit(model: nn.Module, inits: list[State], trainings: list[Training], train: 
     if len({len(t.rows) for t in trainings}) != 1:
         raise ValueError(f"{desc}: trainings side by side need training sets of one size, got "
                          f"{sorted({len(t.rows) for t in trainings})}")
-    run = _Run(model, inits, trainings, recipe)
+    model.to(device)
+    train, val = _split_on(train, device), _split_on(val, device)
+    monitor = _split_on(monitor, device) if monitor is not None else None
+    run = _Run(model, [_on(s, device) for s in inits], trainings, recipe)
     interval = min(recipe.eval_every, run.steps_per_epoch)  # at least once per epoch
     saved = _load(checkpoint)
     if saved is not None and saved.get("keys") == keys:
@@ -389,15 +405,20 @@ def fit(model: nn.Module, inits: list[State], trainings: list[Training], train: 
             if after_validation:
                 after_validation(run.step)
     bar.close()
-    return list(zip(run.best, run.results))
+    return [(_on(best, "cpu"), result) for best, result in zip(run.best, run.results)]
+
+
+def _split_on(split: Split, device: torch.device | str) -> Split:
+    return Split(split.x.to(device), split.y.to(device))
 
 
 def fit_one(model: nn.Module, train: Split, val: Split, *, recipe: Recipe, seed: int, desc: str = "train",
-            checkpoint: Path | None = None, key: str = "", loss_fn: LossFn = cross_entropy) -> Result:
+            checkpoint: Path | None = None, key: str = "", loss_fn: LossFn = cross_entropy,
+            device: torch.device | str = "cpu") -> Result:
     """The plain case: one training of `model` on the whole train split; on return `model` holds its
     weights of best validation accuracy."""
     training = Training(desc, seed, torch.arange(len(train)))
     [(state, result)] = fit(model, [model.state_dict()], [training], train, val, loss_fn=loss_fn, recipe=recipe,
-                            desc=desc, checkpoint=checkpoint, keys=[key or desc])
+                            desc=desc, checkpoint=checkpoint, keys=[key or desc], device=device)
     model.load_state_dict(state)
     return result
