@@ -8,6 +8,7 @@ per second, with their FLOP counts against a measured matrix-product peak.
 
     python -m benchmarks.bench_simulators            # the table in docs/performance.md
     python -m benchmarks.bench_simulators --smoke    # seconds; what the test suite runs
+    python -m benchmarks.bench_simulators --device cuda   # the same on a GPU (auto, cpu, cuda; C2Q_DEVICE)
 
 PennyLane's default.qubit is measured when installed (pip install -e '.[bench]').
 """
@@ -22,6 +23,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from c2q.core.accelerator import resolve_device
 from c2q.core.runtime import keep_freed_memory
 from c2q.core.variants import parse_student
 from c2q.models.circuits import cnot_ring_permutation, run_fused, run_torchquantum, z_signs
@@ -32,12 +34,16 @@ LAYERS = 2
 
 
 def throughput(step: Callable[[], None], batch: int, seconds: float, warmup: int = 2) -> float:
-    """Samples per second of `step` (which processes `batch` samples), timed for about `seconds`."""
+    """Samples per second of `step` (which processes `batch` samples), timed for about `seconds`; on a GPU,
+    each step is waited for, so that the time is the work's and not the launch's."""
+    wait = torch.cuda.synchronize if torch.get_default_device().type == "cuda" else (lambda: None)
     for _ in range(warmup):
         step()
+    wait()
     n, start = 0, time.perf_counter()
     while True:
         step()
+        wait()
         n += 1
         elapsed = time.perf_counter() - start
         if elapsed >= seconds and n >= 2:
@@ -111,7 +117,7 @@ def torchquantum_static(qubits: int, batch: int, wires_per_block: int):
     target = torch.rand(batch, qubits) * 2 - 1
 
     def loss():
-        qdev = tq.QuantumDevice(n_wires=qubits, bsz=batch)
+        qdev = tq.QuantumDevice(n_wires=qubits, bsz=batch, device=states.device)
         qdev.set_states(states)
         gates(qdev)
         return F.mse_loss(measure(qdev), target)
@@ -193,14 +199,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--smoke", action="store_true", help="tiny sizes and timings, to check that it runs")
     ap.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:<index> (default: C2Q_DEVICE, else auto)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    torch.set_default_device(device)  # every tensor and module the measurements make
     keep_freed_memory()  # as the stages do
     seconds = 0.05 if args.smoke else args.seconds
     sizes = [(2, 16)] if args.smoke else [(4, 256), (4, 4096), (8, 256), (8, 4096)]
 
     peak = matmul_peak(seconds)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
+    print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} CPU threads; "
           f"measured float32 matrix-product peak: {peak:.0f} GFLOP/s\n")
 
     sims: list[tuple[str, Callable]] = [("c2q fused (ours)", fused), ("torchquantum, gate by gate", torchquantum_gates)]

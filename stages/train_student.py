@@ -170,12 +170,16 @@ def main(argv: list[str]) -> None:
                     "image_shape": meta["image_shape"], "role": args.role, "teacher": args.teacher or "none"}
             for t in trained:
                 content = package(card | {"seed": t.seed, "key": keys[t.seed], "outputs": t.test_logits.shape[1]},
-                                  t.state, kept, {
-                    "layers": params.student.layers, "training_shots": params.hybrid.training_shots,
-                    "shift": params.hybrid.shift})
+                                  t.state, kept, module_shape(params))
                 record(tracker, args, model, t, content, splits, class_names, keys[t.seed], logged, tags)
             paths.checkpoint(name).unlink(missing_ok=True)  # only now: every training's record is complete
         tracker.log_metrics({"trainings": len(seeds), "trained": len(todo)})
+
+
+def module_shape(params: Params) -> dict:
+    """What a model file needs of the params to rebuild the student's module (c2q.serving.classifier)."""
+    return {"layers": params.student.layers, "training_shots": params.hybrid.training_shots,
+            "shift": params.hybrid.shift}
 
 
 def key_params(variant: StudentVariant, logged: dict) -> dict:

@@ -147,3 +147,35 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def pyfunc_matches_the_pipeline(repo: Path, dataset: str, student: str, role: str = "baseline", seed: int = 0,
+                                teacher: str | None = None) -> None:
+    """The MLflow model that one training's run logged, loaded through mlflow.pyfunc, gives on the raw test
+    images exactly the metrics file's test error and the student's logits (its weights on the features
+    stage reduce wrote) to 1e-6."""
+    import mlflow
+    import numpy as np
+    import torch
+
+    from c2q.core.io import load_json, load_tensors
+    from c2q.data.splits import load_splits
+    from c2q.serving import load_student
+    from c2q.training.scoring import predict
+
+    group = f"{student}-{teacher}" if teacher else student
+    metrics = load_json(repo / f"metrics/students/{role}/{dataset}/{group}/s{seed}.json")
+    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
+    [run] = mlflow.search_runs(experiment_names=["c2q-distillation"], output_format="list",
+                               filter_string=f"tags.c2q_key = '{metrics['key']}'")
+    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    split = load_tensors(repo / f"data/reduced/{dataset}/split.pt")
+    out = model.predict(split["test_x"].numpy())
+    logits = out[[c for c in out.columns if c.startswith("logit_")]].to_numpy()
+    weights = load_student(repo / f"models/students/{role}/{dataset}/{group}/s{seed}.pt").student
+    with torch.inference_mode():
+        expected = predict(weights, load_splits(repo / f"data/reduced/{dataset}/{student}.pt")["test"].x).numpy()
+    assert np.abs(logits - expected).max() <= 1e-6
+    wrong = int((out["label"].to_numpy() != split["test_y"].numpy()).sum())
+    assert wrong == round(metrics["test_error"] * len(out)), (wrong, metrics["test_error"])
+    assert 1 - (len(out) - wrong) / len(out) == metrics["test_error"]  # the stage's own arithmetic, exactly

@@ -61,17 +61,18 @@ def aggregated(tmp_path_factory):
         for student in STUDENTS:
             for seed in SEEDS:
                 common = {"quantum_parameters": 24, "classical_parameters": 12610, "near_chance": False,
-                          "hit_cap": False}
+                          "hit_cap": False, "best_val_accuracy": 0.5 + 0.01 * seed}
                 near_chance = dataset == "digits" and student == "pca-angle-q3" and seed == 1
                 hit_cap = dataset == "mnist" and student == "fc-amplitude-q4" and seed == 2
                 _write(root / f"metrics/students/baseline/{dataset}/{student}/s{seed}.json",
                        {"test_error": _error(dataset, student, seed), **common, "near_chance": near_chance,
-                        "hit_cap": hit_cap})
+                        "hit_cap": hit_cap, "key": f"{dataset}-{student}-{seed}"})
                 _write(root / f"metrics/evaluation/{dataset}/baseline/{student}/s{seed}.json",
                        _evaluation(_error(dataset, student, seed), 0.20 + 0.01 * seed))
                 for t in TEACHERS:
                     _write(root / f"metrics/students/distilled/{dataset}/{student}-{t}/s{seed}.json",
-                           {"test_error": _error(dataset, student, seed, t), **common})
+                           {"test_error": _error(dataset, student, seed, t), **common,
+                            "key": f"{dataset}-{student}-{t}-{seed}"})
                     _write(root / f"metrics/evaluation/{dataset}/distilled/{student}-{t}/s{seed}.json",
                            _evaluation(_error(dataset, student, seed, t), 0.10 + 0.02 * seed))
     # A stale file from a configuration no longer in params must not reach the table.
@@ -80,7 +81,16 @@ def aggregated(tmp_path_factory):
     env.pop("MLFLOW_TRACKING_URI", None)
     proc = subprocess.run([sys.executable, "-m", "stages.aggregate"], cwd=root, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+    (root / "aggregate.log").write_text(proc.stdout)
     return root
+
+
+def test_a_store_that_never_saw_the_trainings_registers_nothing_and_says_so(aggregated):
+    """Here no training ran, so no MLflow run holds a model: each of the 2 x 2 x 3 groups gets a line."""
+    lines = [l for l in (aggregated / "aggregate.log").read_text().splitlines() if "not registered" in l]
+    assert len(lines) == 12
+    assert "c2q-mnist-fc-amplitude-q4-distilled-ensemble: not registered: no MLflow run in this store logged " \
+           "seed 2's model" in "\n".join(lines)  # the best validation accuracy is seed 2's
 
 
 def test_writes_every_file_and_plot(aggregated):

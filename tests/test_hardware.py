@@ -12,7 +12,7 @@ import torch
 
 from c2q.offsim.noise import apply_readout, circuit_cost, compile_circuit, depolarising, device_noise, device_region, \
     fake_device, noisy_probabilities
-from c2q.offsim.qasm import bind, encoding_angles, encoding_template, from_qasm3, student_circuit, student_template, \
+from c2q.offsim.qasm import bind, encoding_angles, encoding_template, from_qasm3, student_template, \
     to_qasm3
 from c2q.core.variants import encoder_input_size, parse_student
 from c2q.models.student import Student
@@ -159,7 +159,7 @@ def test_a_students_whole_circuit_for_one_input_gives_its_expectations():
     features = _features(model, n=3)
     theta = model.core.theta.detach().double().numpy()
     for row, want in zip(features.double().numpy(), _exact_z(model, features)):
-        p = Statevector(student_circuit("qubit", row, theta)).probabilities()
+        p = Statevector(bind(student_template("qubit", theta), encoding_angles("qubit", row[None])[0])).probabilities()
         np.testing.assert_allclose(z_of(p[None])[0], want, atol=1e-6)
 
 

@@ -218,7 +218,7 @@ def test_the_error_table_shows_no_paper_number_for_it(evaluated, tmp_path, monke
     for record, path in student_files:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"test_error": 0.1, "quantum_parameters": 0, "classical_parameters": 21000,
-                                    "near_chance": False, "hit_cap": True}))
+                                    "near_chance": False, "hit_cap": True, "best_val_accuracy": 0.9, "key": "k"}))
         record["evaluation_file"].parent.mkdir(parents=True, exist_ok=True)
         record["evaluation_file"].write_text(json.dumps(result))
     aggregate.write_tables(*aggregate.collect(params.datasets, teacher_files, student_files))

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.pipeline_utils import commit_all, make_repo, repro, run, set_params
+from tests.pipeline_utils import commit_all, make_repo, pyfunc_matches_the_pipeline, repro, run, set_params
 
 pytestmark = pytest.mark.pipeline
 
@@ -145,6 +145,30 @@ def test_error_table_has_the_expected_row(pipeline):
     assert table.loc[0, "baseline_error"] == pytest.approx(100 * baseline["test_error"], abs=1e-3)
     distilled = json.loads((repo / "metrics/students/distilled/mnist/fc-amplitude-q4-lenet/s0.json").read_text())
     assert table.loc[0, "lenet.distilled_error"] == pytest.approx(100 * distilled["test_error"], abs=1e-3)
+
+
+def test_an_amplitude_student_as_an_mlflow_model_gives_the_pipelines_test_error_and_logits(pipeline):
+    repo = pipeline[0]
+    pyfunc_matches_the_pipeline(repo, "mnist", "fc-amplitude-q4")
+    pyfunc_matches_the_pipeline(repo, "mnist", "fc-amplitude-q4", role="distilled", teacher="lenet")
+
+
+def test_the_readmes_quick_start_loads_the_registered_student_and_predicts(pipeline):
+    """The README's block, as written, in the pipeline's repository: the registered baseline's classes."""
+    import re
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    [code] = re.findall(r"## Using a trained student.*?```python\n(.*?)```", readme, re.S)
+    repo = pipeline[0]
+    proc = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    labels, seed = proc.stdout.strip().rsplit(" ", 1)
+    labels = json.loads(labels)
+    assert len(labels) == 3 and all(0 <= c < 10 for c in labels) and seed == "0"
 
 
 def test_nothing_reruns_then_a_student_param_reruns_only_students(pipeline):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+from mlflow.exceptions import MlflowException
 import pytest
 import torch
 import yaml
@@ -22,10 +23,11 @@ from c2q.core.io import load_tensors
 from c2q.data.splits import load_splits
 from c2q.models.teachers import build_teacher
 from c2q.offsim.qasm import from_qasm3
+from c2q.serving import load_student
 from c2q.training.scoring import predict
 from tests.dvc_stages import declared_stages
-from tests.pipeline_utils import (DIGITS_STUDY, QUICK_STUDENT, commit_all, env, make_repo, mlflow_http, repro, run,
-                                  set_params)
+from tests.pipeline_utils import (DIGITS_STUDY, QUICK_STUDENT, commit_all, env, make_repo, mlflow_http,
+                                  pyfunc_matches_the_pipeline, repro, run, set_params)
 
 pytestmark = pytest.mark.pipeline
 
@@ -282,6 +284,83 @@ def test_mlflow_ui_as_the_readme_starts_it_serves_every_run_and_its_files(digits
         assert served == (repo / "metrics/error_table.md").read_text()
 
 
+@pytest.mark.parametrize("student", STUDENTS)  # an angle student (fc) and an amplitude one on PCA
+def test_each_student_as_an_mlflow_model_gives_the_pipelines_test_error_and_logits(digits, student):
+    repo, _ = digits
+    pyfunc_matches_the_pipeline(repo, "digits", student)
+    pyfunc_matches_the_pipeline(repo, "digits", student, role="distilled", seed=1, teacher="ensemble")
+
+
+def _registered(repo: Path) -> dict[str, tuple]:
+    """Every registered model of the run: name -> (the training its alias names, the seed chosen on validation)."""
+    client = mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    found = {}
+    for student in STUDENTS:
+        for role, teacher in (("baseline", None), ("distilled", "ensemble")):
+            name = f"c2q-digits-{student}-{role}" + (f"-{teacher}" if teacher else "")
+            seeds = {s: _metrics(repo, role, student, s, teacher) for s in PARAMS["seeds"]}
+            best = max(seeds, key=lambda s: (seeds[s]["best_val_accuracy"], -s))
+            found[name] = client.get_model_version_by_alias(name, "champion"), best, seeds[best]
+    return found
+
+
+def test_the_registry_holds_the_seed_chosen_on_validation_and_a_rerun_registers_nothing_new(digits, monkeypatch):
+    repo, _ = digits
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{repo / 'mlflow.db'}")
+    split = load_tensors(repo / "data/reduced/digits/split.pt")
+    registered = _registered(repo)
+    for name, (version, seed, metrics) in registered.items():
+        assert version.tags["seed"] == str(seed) and version.tags["c2q_key"] == metrics["key"], name
+        assert float(version.tags["test_error"]) == pytest.approx(metrics["test_error"], abs=1e-6)
+        assert {"dataset", "student", "encoding", "qubits", "role", "teacher", "test_error_shots",
+                "test_error_noisy_subset", "best_val_accuracy"} <= set(version.tags), name
+        student = load_student(f"models:/{name}@champion")
+        wrong = int((student.predict(split["test_x"]) != split["test_y"]).sum())
+        assert 1 - (len(split["test_y"]) - wrong) / len(split["test_y"]) == metrics["test_error"], name
+    client = mlflow.MlflowClient()
+    count = len(client.search_model_versions())
+    assert count == len(registered)
+    assert "Running stage" not in run(["dvc", "repro"], repo).stdout
+    again = run(["dvc", "repro", "--force", "--single-item", "aggregate"], repo).stdout
+    assert again.count("already registered as version 1") == len(registered), again
+    assert len(client.search_model_versions()) == count
+    assert {n: v.version for n, (v, _, _) in _registered(repo).items()} == \
+        {n: v.version for n, (v, _, _) in registered.items()}
+
+
+def test_mlflow_models_serve_answers_a_prediction_for_three_test_images(digits):
+    """The README's request and reply: a real `mlflow models serve` on a free port of 127.0.0.1."""
+    repo, _ = digits
+    name = f"models:/c2q-digits-{STUDENTS[1]}-baseline@champion"
+    environment = {**env(None), "MLFLOW_TRACKING_URI": f"sqlite:///{repo / 'mlflow.db'}"}
+    images = load_tensors(repo / "data/reduced/digits/split.pt")["test_x"][:3]
+    with mlflow_http(["models", "serve", "-m", name, "--env-manager", "local"], cwd=repo,
+                     environment=environment) as url:
+        request = urllib.request.Request(f"{url}/invocations", data=json.dumps({"inputs": images.tolist()}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        reply = json.loads(urllib.request.urlopen(request, timeout=60).read())["predictions"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", environment["MLFLOW_TRACKING_URI"])
+        student = load_student(name)
+    assert [row["label"] for row in reply] == student.predict(images).tolist()
+    assert [row["class"] for row in reply] == student.class_names(student.predict(images))
+    assert sorted(reply[0]) == ["class", "label"] + [f"logit_{i}" for i in range(10)]
+
+
+def test_the_pyfunc_model_refuses_images_of_the_wrong_dtype_or_shape(digits):
+    repo, _ = digits
+    metrics = _metrics(repo, "baseline", STUDENTS[0], 0)
+    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
+    [found] = mlflow.search_runs(experiment_names=["c2q-distillation"], output_format="list",
+                                 filter_string=f"tags.c2q_key = '{metrics['key']}'")
+    model = mlflow.pyfunc.load_model(f"runs:/{found.info.run_id}/model")
+    images = load_tensors(repo / "data/reduced/digits/split.pt")["test_x"][:2].numpy()
+    with pytest.raises(MlflowException, match="dtype of input float32 does not match expected dtype uint8"):
+        model.predict(images.astype("float32"))
+    with pytest.raises(MlflowException, match=r"Shape of input \(2, 3, 8, 8\) does not match expected shape"):
+        model.predict(images.repeat(3, axis=1))
+
+
 def test_dvc_plots_show_has_data_for_every_declared_plot(digits):
     repo, _ = digits
     shown = json.loads(run(["dvc", "plots", "show", "--json"], repo).stdout)
@@ -379,6 +458,11 @@ RERUNS = [
     ("c2q/reporting/error_table.py", ["aggregate"]),
     ("c2q/reporting/figures.py", ["evaluate@*", "aggregate", "study_report"]),
     ("c2q/offsim/noise.py", ["evaluate@*"]),
+    # where the students train and are evaluated; the study, on the CPU, reads no device
+    (("device", "cpu"), ["train_teacher@*", "cache_logits@*", "train_baseline@*", "train_distilled@*", "evaluate@*"]),
+    # what a model file holds: every training writes one, and evaluate reads them
+    ("c2q/serving/classifier.py", ["train_baseline@*", "train_distilled@*", "evaluate@*"]),
+    ("c2q/tracking/registry.py", ["aggregate"]),
 ]
 
 

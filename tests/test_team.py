@@ -175,7 +175,7 @@ def test_the_first_run_logs_each_stage_once_to_the_shared_server_and_pushes_ever
     student, distilled = trainings[f"{STUDENT}/s0"], trainings[f"{DISTILLED}/s0"]
     assert 0 <= student.data.metrics["test_error"] <= 1 and 0 <= distilled.data.metrics["test_error"] <= 1
     assert student.data.tags["mlflow.parentRunId"] == by_name[STUDENT].info.run_id
-    assert "s0.pt" in files(student, "models/students/baseline/digits/fc-amplitude-q3")
+    assert student.outputs.model_outputs and distilled.outputs.model_outputs  # each its student as an MLflow model
     assert "s0.json" in files(distilled, "metrics/curves/students/distilled/digits/fc-amplitude-q3-lenet")
     evaluations = {r.info.run_name: r for r in client.search_runs(
         [client.get_experiment_by_name("team").experiment_id], "tags.pipeline_run = 'first' and tags.role = 'evaluation'")}
@@ -189,6 +189,24 @@ def test_the_first_run_logs_each_stage_once_to_the_shared_server_and_pushes_ever
     assert not (first / "mlflow.db").exists()  # nothing went to the local store
     assert "in sync" in sh(["dvc", "status", "--cloud"], first, server)
     assert (root / "c2q-dvc-storage/files/md5").is_dir()  # the default remote: a folder beside the clones
+
+
+def test_the_server_registers_the_students_and_serves_them_by_alias(lab, server, monkeypatch):
+    """The Model Registry on the PostgreSQL-backed server: the aggregate stage registered both students."""
+    from c2q.core.io import load_json, load_tensors
+    from c2q.serving import load_student
+
+    _, first, _ = lab
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+    split = load_tensors(first / "data/reduced/digits/split.pt")
+    for name, metrics in (("c2q-digits-fc-amplitude-q3-baseline", "baseline/digits/fc-amplitude-q3"),
+                          ("c2q-digits-fc-amplitude-q3-distilled-lenet", "distilled/digits/fc-amplitude-q3-lenet")):
+        version = MlflowClient(server.url).get_model_version_by_alias(name, "champion")
+        expected = load_json(first / f"metrics/students/{metrics}/s0.json")
+        assert version.tags["seed"] == "0" and version.tags["c2q_key"] == expected["key"]
+        student = load_student(f"models:/{name}@champion")
+        wrong = int((student.predict(split["test_x"]) != split["test_y"]).sum())
+        assert 1 - (len(split["test_y"]) - wrong) / len(split["test_y"]) == expected["test_error"]
 
 
 def test_a_fresh_clone_pulls_the_committed_results_and_has_nothing_to_run(lab, server):
@@ -266,7 +284,7 @@ def test_two_workers_share_experiments_through_git_one_dvc_remote_and_one_tracki
             assert sorted(r.info.run_name for r in trainings) == [f"{STUDENT}/s{seed}", f"{DISTILLED}/s{seed}"]
             for r in trainings:
                 assert r.info.status == "FINISHED" and {"test_error", "best_step"} <= set(r.data.metrics)
-                assert client.list_artifacts(r.info.run_id, f"models/students/{r.data.tags['role']}/digits")
+                assert r.outputs.model_outputs  # its student as an MLflow model
     by_worker = {name: {r.info.start_time for e in experiments if e.startswith(name) for r in _stage_runs(server, dvc_exp=e)}
                  for name in workers}
     assert min(by_worker["alice"]) < max(by_worker["bob"]) and min(by_worker["bob"]) < max(by_worker["alice"])
@@ -364,9 +382,7 @@ def test_a_tracking_server_restarted_mid_stage_loses_nothing(slow_student, serve
     assert training.info.status == "FINISHED" and "test_error" in training.data.metrics
     curve = json.loads((slow_student / "metrics/curves/students/baseline/digits/fc-amplitude-q3/s0.json").read_text())
     assert _curve(server, training.info.run_id) == [row["step"] for row in curve]  # every point once
-    artifacts = MlflowClient(server.url).list_artifacts(training.info.run_id,
-                                                        "models/students/baseline/digits/fc-amplitude-q3")
-    assert "s0.pt" in {Path(a.path).name for a in artifacts}
+    assert len(training.outputs.model_outputs) == 1  # its student, as an MLflow model, logged once
 
 
 def _curve(server, run_id: str) -> list[int]:

@@ -146,12 +146,6 @@ def bind(template: QuantumCircuit, angles: np.ndarray) -> QuantumCircuit:
     return template.assign_parameters(dict(zip(vector, angles)), strict=False)
 
 
-def student_circuit(encoding: str, features: np.ndarray, theta: np.ndarray) -> QuantumCircuit:
-    """The whole circuit for one input: its encoding, then the trained circuit (no measurements)."""
-    template = student_template(encoding, theta)
-    return bind(template, encoding_angles(encoding, np.asarray(features)[None])[0])
-
-
 def hadamard_template(qubits: int) -> QuantumCircuit:
     """The notebooks' circuit: H on every qubit, then RY(x[k]) on qubit k."""
     x = ParameterVector("x", qubits)
