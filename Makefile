@@ -6,7 +6,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install pipeline study test test-fast tracking-server
+.PHONY: install pipeline study test test-fast tracking-server ui
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -27,6 +27,9 @@ test: install
 
 test-fast: install
 	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m pytest -q -m "not pipeline and not server"
+
+ui: install  # mlflow ui on mlflow.db, and the link that opens the pipeline's run list
+	$(PY) -m c2q.tracking.ui
 
 tracking-server: install
 	$(PY) -m c2q.tracking.server --dir .tracking

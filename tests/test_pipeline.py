@@ -111,7 +111,7 @@ def test_mlflow_holds_one_run_per_stage_with_metrics(pipeline):
     # it spans its stages, so its duration in `mlflow ui` is the pipeline's
     assert parent.info.start_time <= runs["start_time"].min().value // 10**6
     assert parent.info.end_time >= runs["end_time"].max().value // 10**6
-    # a model-training experiment: MLflow 3's UI opens on its runs, not on the GenAI overview
+    # a model-training experiment (c2q.tracking.ui: what MLflow 3.17's UI opens it on)
     experiment = mlflow.get_experiment_by_name("c2q-distillation")
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     by_name = runs.set_index("tags.mlflow.runName")

@@ -25,6 +25,7 @@ from c2q.models.teachers import build_teacher
 from c2q.offsim.qasm import from_qasm3
 from c2q.serving import load_student
 from c2q.training.scoring import predict
+from tests.browser import chromium_driver, run_list
 from tests.dvc_stages import declared_stages
 from tests.pipeline_utils import (DIGITS_STUDY, QUICK_STUDENT, commit_all, env, make_repo, mlflow_http,
                                   pyfunc_matches_the_pipeline, repro, run, set_params)
@@ -359,6 +360,26 @@ def test_the_pyfunc_model_refuses_images_of_the_wrong_dtype_or_shape(digits):
         model.predict(images.astype("float32"))
     with pytest.raises(MlflowException, match=r"Shape of input \(2, 3, 8, 8\) does not match expected shape"):
         model.predict(images.repeat(3, axis=1))
+
+
+def test_mlflow_ui_in_a_browser_lists_the_student_runs_with_their_test_error(digits):
+    """Headless Chromium on a real `mlflow ui`: the link `make ui` prints opens the run list, which shows
+    every training with the test_error of its metrics file; the search of docs/looking-at-results.md finds
+    a seed's baseline and distilled students."""
+    repo, _ = digits
+    experiment = mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}").get_experiment_by_name("c2q-distillation")
+    expected = {f"train_{role}@digits-{path.parent.name}/s{path.stem[1:]}": json.loads(path.read_text())["test_error"]
+                for role in ("baseline", "distilled")
+                for path in sorted((repo / "metrics/students" / role / "digits").glob("*/s*.json"))}
+    search = f"tags.student = '{STUDENTS[0]}' and tags.seed = '0'"
+    with mlflow_http(["ui", "--backend-store-uri", "sqlite:///mlflow.db"], cwd=repo, environment=env(None)) as ui, \
+            chromium_driver() as driver:
+        shown = run_list(driver, ui, experiment.experiment_id)
+        found = run_list(driver, ui, experiment.experiment_id, search=search)
+    assert len(expected) == 2 * len(STUDENTS) * len(PARAMS["seeds"])
+    assert {name: shown.number(name) for name in expected} == pytest.approx(expected, abs=1e-6)
+    assert {f"train_baseline@digits-{STUDENTS[0]}/s0", f"train_distilled@digits-{STUDENTS[0]}-ensemble/s0"} <= \
+        set(found.names)
 
 
 def test_dvc_plots_show_has_data_for_every_declared_plot(digits):

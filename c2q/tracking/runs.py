@@ -149,7 +149,9 @@ def git_commit() -> str:
     return out.stdout.strip() if out.returncode == 0 else "unknown"
 
 
-# MLflow 3's UI opens an experiment on the view its kind names; without it, on the GenAI overview.
+# The experiment's kind: a model-training experiment. MLflow 3.17's UI opens it on the browser's workflow
+# type instead (c2q.tracking.ui prints the link that opens its runs); the UI reads this tag where its
+# workflow switch is off.
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 
 

@@ -343,7 +343,8 @@ class _Run:
         for g, state in zip(self.generators, saved["generators"]):
             g.set_state(state)
         torch.set_rng_state(saved["torch_rng"])
-        self.step, self.orders = saved["step"], saved["orders"]
+        self.step = saved["step"]
+        self.orders = saved["orders"].to(self.stack.device) if saved["orders"] is not None else None
         self.results = [Result(**r) for r in saved["results"]]
         self.best = saved["best"]
 
