@@ -18,8 +18,8 @@ from pathlib import Path
 from c2q.core.accelerator import resolve_device
 from c2q.core.errors import ModelFileError
 from c2q.core.io import load_torch
-from c2q.tracking.models import MODEL_ARTIFACT
 from c2q.serving.classifier import StudentClassifier, from_package
+from c2q.tracking.models import MODEL_ARTIFACT
 
 URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/", "file:/")
 
@@ -41,6 +41,8 @@ def load_student(source: str | Path, device: str | None = None) -> StudentClassi
 def circuit(student: StudentClassifier, image):
     """The whole Qiskit circuit of a quantum student for one raw image, its encoding's angles bound: the
     circuit stage evaluate compiles and runs on a device (c2q.offsim). A classical control has none."""
+    import copy
+
     import torch
 
     from c2q.offsim.hardware import circuit_inputs, is_quantum
@@ -51,7 +53,9 @@ def circuit(student: StudentClassifier, image):
     x = torch.as_tensor(image)
     with torch.inference_mode():
         features = student.features(x[None] if x.dim() == len(student.image_shape) or x.dim() == 2 else x[:1])
-        template, angles = circuit_inputs(student.student.cpu(), features)
+        model = student.student if features.device == next(student.student.parameters()).device else \
+            copy.deepcopy(student.student).cpu()  # Qiskit's side is numpy: the CPU, leaving the student where it is
+        template, angles = circuit_inputs(model, features)
     return bind(template, angles[0])
 
 
