@@ -195,9 +195,10 @@ def plot_errors_by_method(gains: pd.DataFrame, table: pd.DataFrame, path: Path) 
         ax.grid(axis="y", alpha=0.3)
     for ax in axes[:, 0]:
         ax.set_ylabel("test error (%)")
-    axes[0][0].legend(fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()  # below the panels, where it hides no bar or mark
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), fontsize=8)
     fig.suptitle("Quantum students: test error by method (mean ± std over seeds)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.035 * math.ceil(len(labels) / 3) / len(qubits), 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
