@@ -198,7 +198,8 @@ def plot_errors_by_method(gains: pd.DataFrame, table: pd.DataFrame, path: Path) 
     handles, labels = axes[0][0].get_legend_handles_labels()  # below the panels, where it hides no bar or mark
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), fontsize=8)
     fig.suptitle("Quantum students: test error by method (mean ± std over seeds)")
-    fig.tight_layout(rect=(0, 0.035 * math.ceil(len(labels) / 3) / len(qubits), 1, 1))
+    legend_inches = 0.3 * math.ceil(len(labels) / 3) + 0.15
+    fig.tight_layout(rect=(0, legend_inches / fig.get_figheight(), 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
