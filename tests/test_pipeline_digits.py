@@ -259,10 +259,13 @@ def test_mlflow_runs_show_curves_by_step_and_what_each_stage_was_made_from(digit
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"][stage]["deps"]
     expected = {d["path"]: d["md5"] for d in lock if not d["path"].endswith(".py")}
     assert {d.dataset.name: d.dataset.digest for d in parent.inputs.dataset_inputs} == expected
-    folder = f"models/students/distilled/digits/{group}"
-    assert f"{folder}/s1.pt" in {a.path for a in client.list_artifacts(found.info.run_id, folder)}
-    # ... and those artifacts sit where the README says: mlartifacts/ beside mlflow.db
-    assert (repo / "mlartifacts" / found.info.run_id / "artifacts" / folder / "s1.pt").is_file()
+    folder = f"metrics/curves/students/distilled/digits/{group}"
+    assert f"{folder}/s1.json" in {a.path for a in client.list_artifacts(found.info.run_id, folder)}
+    # ... and those artifacts sit where the README says: mlartifacts/ beside mlflow.db, the model file in its model
+    assert (repo / "mlartifacts" / found.info.run_id / "artifacts" / folder / "s1.json").is_file()
+    [model] = found.outputs.model_outputs
+    stored = repo / "mlartifacts/models" / model.model_id / "artifacts/artifacts/student.pt"
+    assert stored.read_bytes() == (repo / f"models/students/distilled/digits/{group}/s1.pt").read_bytes()
     assert not (repo / "mlruns").exists()
 
 

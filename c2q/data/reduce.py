@@ -51,7 +51,7 @@ class Reducer:
         self.mean = self.std = None
 
     # What a fitted reducer keeps, as tensors: the reduce stage saves them with the features, and a
-    # trained student's model file (c2q.models.classifier) carries them to reduce raw images alike.
+    # trained student's model file (c2q.serving.classifier) carries them to reduce raw images alike.
     STATE = ("mean", "std", "components", "centre")
 
     def state(self) -> dict[str, torch.Tensor]:

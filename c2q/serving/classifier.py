@@ -115,7 +115,7 @@ def package(card: dict, weights: dict[str, torch.Tensor], features_file: dict[st
 
 
 def from_package(content) -> StudentClassifier:
-    """The classifier a model file holds (c2q.api.load_student reads the file), or a ModelFileError."""
+    """The classifier a model file holds (c2q.serving.load.load_student reads the file), or a ModelFileError."""
     if not isinstance(content, dict) or "format" not in content:
         raise ModelFileError("this file is not a c2q model file: it holds no model format (a bare state dict "
                              "from c2q before 0.2.0 is one); retrain with `dvc repro` to write one")

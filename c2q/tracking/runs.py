@@ -303,7 +303,7 @@ class StageRun:
                      log_model: Callable[[str], Any] | None = None) -> None:
         """One training of a stage that runs many (every seed of a student, a study cell's arms) as an MLflow
         run of its own, nested under the stage's run: its params, final metrics, curve (step = optimiser
-        step), tags and files; `log_model(run_id)` logs its MLflow model (c2q.serving.mlflow_model)."""
+        step), tags and files; `log_model(run_id)` logs its MLflow model (c2q.tracking.models)."""
         from mlflow.entities import Param
 
         client = self._client

@@ -37,6 +37,8 @@ def _install(out: str) -> None:
             return
         relative = _TEMPORARY.sub(r"\1\g<name>", os.path.relpath(full, root))
         writing = any(c in (mode or "") for c in "wax+") or bool((flags or 0) & _WRITE_FLAGS)
+        if not writing and not os.path.lexists(full):
+            return  # a name relative to another folder's descriptor (dir_fd: shutil.rmtree opens its subfolders so)
         opened["writes" if writing else "reads"].add(relative)
 
     def dump():
