@@ -15,7 +15,7 @@ from c2q.core.config import load_params
 from c2q.core.datasets import DATASETS
 from c2q.core.io import atomic_path, load_json, save_json
 from c2q.study import report
-from c2q.study.arms import NOTEBOOKS, cell_arms, groups
+from c2q.study.arms import NOTEBOOKS, cell_arms, cells
 from c2q.study.config import StudyParams, load_study_params
 from c2q.tracking.runs import stage_run
 from stages import run
@@ -38,10 +38,8 @@ def params_read(args: argparse.Namespace) -> list[str]:
 
 def records(study: StudyParams) -> pd.DataFrame:
     """Every training the params call for, one row each (missing files stop the stage)."""
-    cells = [(d, group, s) for d in study.datasets for group in groups(study) for s in study.seeds]
-    cells += [(d, NOTEBOOKS, s) for d in study.notebooks.datasets for s in study.notebooks.seeds]
     rows = []
-    for dataset, group, seed in cells:
+    for dataset, group, seed in cells(study):
         folder = paths.study_cell(dataset, group, seed)
         for arm in cell_arms(study, group, seed):
             record = load_json(folder / f"{arm.name}.json")
@@ -97,15 +95,15 @@ def main(argv: list[str]) -> None:
             "notebooks": report.notebooks_gains(on_notebooks),
             "notebooks_average": report.notebooks_average(on_notebooks),
         }
+        described = {"notebooks_baselines": report.notebooks_baselines(on_notebooks),
+                     "paper_averages": report.paper_averages(study.notebooks.datasets)}
         OUT.mkdir(parents=True, exist_ok=True)
         write_csv(chosen, "chosen.csv")
         write_csv(teacher_table(study), "teachers.csv")
-        for name, table in tables.items():
+        for name, table in {**tables, **described}.items():
             write_csv(table, f"{name}.csv")
         with atomic_path(OUT / "report.md") as tmp:
-            tmp.write_text(report.markdown(*(tables[k] for k in ("distillation", "controls", "versus_controls",
-                                                                  "quantum_vs_classical", "notebooks",
-                                                                  "notebooks_average"))))
+            tmp.write_text(report.markdown({**tables, **described}))
         samples = images_per_class(on_map, {d: len(DATASETS[d].classes) for d in study.datasets})
         with atomic_path(OUT / "gain_vs_size.png") as tmp:
             report.plot_gain_vs_size(tables["distillation"], tables["versus_controls"], samples, tmp)
@@ -123,8 +121,8 @@ def main(argv: list[str]) -> None:
 
 
 OUTPUTS = ("report.md", "chosen.csv", "teachers.csv", "distillation.csv", "controls.csv", "versus_controls.csv",
-           "quantum_vs_classical.csv", "notebooks.csv", "notebooks_average.csv", "gain_vs_size.png", "settings.png",
-           "summary.json")
+           "quantum_vs_classical.csv", "notebooks.csv", "notebooks_average.csv", "notebooks_baselines.csv",
+           "paper_averages.csv", "gain_vs_size.png", "settings.png", "summary.json")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """Study stages study_map and study_notebooks: every training of one cell (dataset, group, student seed).
 
-group is a group of the map (a training size, or `<size>.whole-val`) or `notebooks` (the paper
-notebooks' regime). The cell's trainings (c2q.study.arms) run side by side per student and class
+group is a group of the map (a training size, or `<size>.whole-val`) or `notebooks-<regime>` (the
+paper notebooks' runs, trained as study/params.yaml's notebooks.regimes.<regime> says). The cell's trainings (c2q.study.arms) run side by side per student and class
 subset; each writes its own metrics file and its own MLflow run (nested under the stage's)
 tagged with every study axis.
 
 The map's students follow the main pipeline's recipe (params.yaml's `student`), the notebooks'
-student its own (params.yaml's `hybrid`), both in c2q.training.engine. A training whose metrics
+student its own (params.yaml's `hybrid`: lr, epochs, shift) at its regime's batch size and shots,
+both in c2q.training.engine. A training whose metrics
 file is already there with the same key (its arm, recipe, size, seed, validation subset, input
 files and the code) is not run again, so adding a seed, setting or control reruns this stage but
 trains only the new arms; files of arms no longer in the params are removed (c2q.training.reuse).
@@ -26,7 +27,8 @@ from c2q.core.config import load_params
 from c2q.core.errors import ParamsError
 from c2q.core.io import load_tensors, load_torch, save_json, save_torch
 from c2q.data.splits import load_splits, per_class_subset
-from c2q.study.arms import NOTEBOOKS, WHOLE_VAL, Arm, cell_arms, cell_size, groups, whole_validation
+from c2q.study.arms import (NOTEBOOKS, REGIMES, WHOLE_VAL, Arm, cell_arms, cell_size, groups, notebooks_group,
+                             regime_of, whole_validation)
 from c2q.study.cells import Teachers, by_group, self_teacher, train_arms, validation_size
 from c2q.study.config import STUDY_PARAMS, StudyParams, load_study_params
 from c2q.tracking.runs import stage_run
@@ -43,17 +45,20 @@ CODE = ("stages/study_train.py", "c2q/core/io.py", "c2q/core/methods.py", "c2q/c
         "c2q/training/distill.py", "c2q/training/engine.py", "c2q/training/reuse.py", "c2q/training/scoring.py")
 
 
+HYBRID_KEYS = ("lr", "epochs", "shift")  # what the notebooks' regimes take from params.yaml's `hybrid`
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("dataset")
-    ap.add_argument("group", help="a group of the map (a size, or <size>.whole-val), or `notebooks`")
+    ap.add_argument("group", help="a group of the map (a size, or <size>.whole-val), or notebooks-<regime>")
     ap.add_argument("seed", type=int)
     return ap.parse_args(argv)
 
 
 def run_name(args: argparse.Namespace) -> str:
-    if args.group == NOTEBOOKS:
-        return stage_name("study_notebooks", args.dataset, args.seed)
+    if regime := regime_of(args.group):
+        return stage_name(f"study_notebooks_{regime}", args.dataset, args.seed)
     if args.group.endswith(WHOLE_VAL):
         return stage_name("study_map_whole_val", args.dataset, args.group.removesuffix(WHOLE_VAL), args.seed)
     return stage_name("study_map", args.dataset, args.group, args.seed)
@@ -62,8 +67,8 @@ def run_name(args: argparse.Namespace) -> str:
 def params_read(args: argparse.Namespace) -> list[str]:
     """params.yaml's recipe section (`student`, or `hybrid` for the notebooks' student), then the keys
     of study/params.yaml."""
-    if args.group == NOTEBOOKS:
-        return ["hybrid", "teacher_seeds", "validation", "notebooks"]
+    if regime_of(args.group):
+        return [f"hybrid.{k}" for k in HYBRID_KEYS] + ["teacher_seeds", "validation", "notebooks"]
     return ["student", "teacher_seeds", "validation", "students", "baseline", "distill", "controls"]
 
 
@@ -86,30 +91,41 @@ class Cell:
         v = study.validation
         self.val_per_class = None if whole_validation(args.group) else validation_size(self.size, v.fraction,
                                                                                        v.min_per_class)
-        notebooks = args.group == NOTEBOOKS
-        self.recipe_section = params.hybrid if notebooks else params.student
-        self.hyper = {"layers": params.student.layers, "simulator": params.student.simulator,
-                      "training_shots": params.hybrid.training_shots, "shift": params.hybrid.shift}
-        self.monitor = study.notebooks.size if notebooks else None
+        self.regime = study.notebooks.regimes.of(regime_of(args.group)) if regime_of(args.group) else None
+        self.student_section, self.hybrid = params.student, params.hybrid
+        self.monitor = study.notebooks.size if self.regime else None
         split = digests[str(paths.split_file(args.dataset))]
         self.common = {"split": split, "validation": self.val_per_class, "monitor": self.monitor,
                        "code": code_digests(CODE)}
         self.teacher_digest = {t: digests[str(paths.study_teacher_logits(args.dataset, t))]
                                for t in study.teacher_seeds}
         self.arms = cell_arms(study, args.group, args.seed)
-        self.keys = {a: self.key(a.name, a.teacher_seed if a.family in ("distill", "permuted") else None)
+        self.keys = {a: self.key(a.name, a.teacher_seed if a.family in ("distill", "permuted") else None, a)
                      for a in self.arms}
 
-    def key(self, name: str, teacher_seed: int | None) -> str:
+    @property
+    def recipe(self) -> dict:
+        """The recipe's values the trainings use: params.yaml's `student`, or for the notebooks' student
+        `hybrid`'s lr and epochs at the regime's batch size."""
+        if self.regime is None:
+            return self.student_section.model_dump()
+        return {**self.hybrid.model_dump(include={"lr", "epochs"}), "batch_size": self.regime.batch_size}
+
+    def hyper(self, arm: Arm | None) -> dict:
+        """make_student's construction keys for `arm` (None: the map's `self` teachers, built like the map's)."""
+        if self.regime is None:
+            return {"layers": self.student_section.layers, "simulator": self.student_section.simulator}
+        return {"training_shots": arm.shots, "eval_shots": arm.shots, "shift": self.hybrid.shift}
+
+    def key(self, name: str, teacher_seed: int | None, arm: Arm | None = None) -> str:
         """What one training's result depends on; while unchanged, its file is reused."""
         inputs = {**self.common, "teacher": self.teacher_digest[teacher_seed] if teacher_seed is not None else None}
-        return training_key(name, self.recipe_section.model_dump(), self.hyper, self.size, self.args.seed, inputs)
+        return training_key(name, self.recipe, self.hyper(arm), self.size, self.args.seed, inputs)
 
     def recipe_for(self, n: int) -> Recipe:
-        if self.args.group == NOTEBOOKS:
-            h = self.recipe_section
-            return Recipe.for_epochs(h.epochs, h.batch_size, h.lr, n)
-        return Recipe.of(self.recipe_section)
+        if self.regime is not None:
+            return Recipe.for_epochs(self.hybrid.epochs, self.regime.batch_size, self.hybrid.lr, n)
+        return Recipe.of(self.student_section)
 
     def val_rows(self, labels: torch.Tensor) -> torch.Tensor:
         return per_class_subset(labels, self.val_per_class or "all", self.args.seed)
@@ -138,14 +154,15 @@ def main(argv: list[str]) -> None:
     args = parse_args(argv)
     params = load_params()  # the whole pipeline's params must be valid too; they hold the recipes
     study: StudyParams = load_study_params()
-    if args.group != NOTEBOOKS and args.group not in groups(study):
-        raise ParamsError([f"group {args.group!r} is not one of the map's {groups(study)}"], str(STUDY_PARAMS))
+    if not regime_of(args.group) and args.group not in groups(study):
+        known = groups(study) + [notebooks_group(r) for r in REGIMES]
+        raise ParamsError([f"group {args.group!r} is not one of {known}"], str(STUDY_PARAMS))
     name = run_name(args)
-    recipe_key = "hybrid" if args.group == NOTEBOOKS else "student"
-    logged = {recipe_key: getattr(params, recipe_key).model_dump(),
-              **{k: v for k, v in study.model_dump().items() if k in params_read(args)}}
+    recipe = ({"hybrid": params.hybrid.model_dump(include=set(HYBRID_KEYS))} if regime_of(args.group)
+              else {"student": params.student.model_dump()})
+    logged = {**recipe, **{k: v for k, v in study.model_dump().items() if k in params_read(args)}}
     axes = {"dataset": args.dataset, "size": cell_size(study, args.group), "group": args.group, "seed": args.seed,
-            "study": "regime-map" if args.group != NOTEBOOKS else "notebooks"}
+            "study": NOTEBOOKS if regime_of(args.group) else "regime-map", "regime": regime_of(args.group) or "map"}
     with stage_run(name, study.mlflow.experiment, logged, {**axes, "role": "study"}) as tracker:
         teacher_files = [paths.study_teacher_logits(args.dataset, t) for t in study.teacher_seeds]
         digests = tracker.log_inputs([paths.split_file(args.dataset), *teacher_files])
@@ -159,7 +176,7 @@ def main(argv: list[str]) -> None:
         for group in by_group(todo):
             checkpoint = paths.checkpoint(f"{name}-{group[0].name}")
             results = train_arms(group, splits, teachers, size=cell.size, seed=args.seed, val_rows=cell.val_rows,
-                                 hyper=cell.hyper, recipe_for=cell.recipe_for, desc=f"{name} {group[0].student}",
+                                 hyper=cell.hyper(group[0]), recipe_for=cell.recipe_for, desc=f"{name} {group[0].student}",
                                  checkpoint=checkpoint, keys=[cell.keys[a] for a in group],
                                  monitor_per_class=cell.monitor, self_logits=cell.self_logits(group[0].student))
             for arm, result in zip(group, results):
@@ -172,7 +189,7 @@ def main(argv: list[str]) -> None:
 def record(tracker, name: str, axes: dict, arm: Arm, result: dict, cell: Cell) -> None:
     """One training's MLflow run, then its metrics file (last: it marks the training done)."""
     row = {**axes, **result, "key": cell.keys[arm]}
-    run_params = {**arm.row(), "size": cell.size, "seed": cell.args.seed, "recipe": cell.recipe_section.model_dump()}
+    run_params = {**arm.row(), "size": cell.size, "seed": cell.args.seed, "recipe": cell.recipe}
     metrics = {k: row[k] for k in ("best_step", "steps", "best_val_accuracy", "test_error", "train_samples",
                                    "val_samples", "test_subset_error", "test_subset_error_chosen_on_test")
                if k in row}

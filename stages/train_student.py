@@ -34,7 +34,7 @@ from c2q.core.errors import StageInputError
 from c2q.core.io import load_json, load_tensors, save_json, save_torch
 from c2q.core.variants import StudentVariant, parse_student
 from c2q.data.reduce import REDUCER_PREFIX
-from c2q.data.splits import Split, load_splits, per_class_subset
+from c2q.data.splits import Split, per_class_subset, splits_of
 from c2q.models.student import make_student
 from c2q.serving.classifier import package
 from c2q.tracking.models import log_student
@@ -162,10 +162,10 @@ def main(argv: list[str]) -> None:
         print(f"{name}: {len(todo)} of {len(seeds)} trainings to run", flush=True)
         if todo:
             class_names = [c["name"] for c in meta["classes"]]
-            features = paths.features_file(args.dataset, args.student)
-            splits = load_splits(features)
+            tensors = load_tensors(paths.features_file(args.dataset, args.student))  # read once: splits and package
+            splits = splits_of(tensors)
             model, trained = train_seeds(args, params, todo, [keys[s] for s in todo], splits, len(class_names))
-            kept = {k: v for k, v in load_tensors(features).items() if k in PACKAGED or k.startswith(REDUCER_PREFIX)}
+            kept = {k: v for k, v in tensors.items() if k in PACKAGED or k.startswith(REDUCER_PREFIX)}
             card = {"dataset": args.dataset, "student": args.student, "classes": class_names,
                     "image_shape": meta["image_shape"], "role": args.role, "teacher": args.teacher or "none"}
             for t in trained:

@@ -25,7 +25,7 @@ PROJECT_FILES = ["c2q", "stages", "dvc.yaml", "params.yaml", ".dvcignore", ".git
 
 # A study (study/params.yaml) small enough for tests, on MNIST capped at MNIST_CAP images per split:
 # 2 map sizes x 2 seeds crossed with 2 teacher seeds, every family with 2 settings, a classical control, a
-# whole-validation group, and the notebooks' regime with their student on 3 classes.
+# whole-validation group, and the notebooks' regime with their student on 3 classes, batched and as run.
 MNIST_CAP = {"data": {"max_samples": 300}}
 SMALL_STUDY = {
     "datasets": ["mnist"], "students": ["fc-amplitude-q3", "fc-amplitude-q3-classical"], "sizes": [5, "all"],
@@ -34,8 +34,11 @@ SMALL_STUDY = {
     "baseline": {"lr_scales": [1, 2], "label_smoothing": [0]},
     "distill": {"methods": ["standardised"], "temperatures": [2], "alphas": [0.5, 0.9]},
     "controls": {"students": ["fc-amplitude-q3"], "label_smoothing": [0.3, 0.6]},
-    "notebooks": {"datasets": ["mnist"], "classes": [[0, 1, 2]], "students": ["cnn-hadamard-q2"], "size": 5,
-                  "seeds": [0, 1, 2], "teachers": ["ensemble"]},
+    "notebooks": {"datasets": ["mnist"], "configurations": [{"classes": [0, 1, 2], "student": "cnn-hadamard-q2",
+                                                             "shots": 500}],
+                  "size": 5, "teachers": ["ensemble"],
+                  "regimes": {"batched": {"batch_size": 16, "shots": False, "seeds": [0, 1, 2]},
+                              "as_run": {"batch_size": 1, "shots": True, "seeds": [0, 1]}}},
 }
 # The same on scikit-learn's digits, whose 8x8 images the notebooks' CNN cannot take: no notebooks' regime.
 DIGITS_STUDY = {**SMALL_STUDY, "datasets": ["digits"], "notebooks": {**SMALL_STUDY["notebooks"], "datasets": []}}

@@ -22,7 +22,8 @@ def test_every_stage_kind_is_resolved():
     kinds = {s.name.split("@")[0] for s in STAGES}
     assert kinds == {"download", "reduce", "train_teacher", "cache_logits", "train_baseline", "train_distilled",
                      "evaluate", "aggregate",  # the main pipeline, dvc.yaml
-                     "study_teachers", "study_map", "study_map_whole_val", "study_notebooks",
+                     "study_teachers", "study_map", "study_map_whole_val", "study_notebooks_batched",
+                     "study_notebooks_as_run",
                      "study_report"}  # study/dvc.yaml
 
 

@@ -55,9 +55,10 @@ def study(tmp_path_factory, mirror):
 
 
 MAP_CELLS = ["study_map@mnist-5-0", "study_map@mnist-5-1", "study_map@mnist-all-0", "study_map@mnist-all-1"]
-CELLS = {*MAP_CELLS, "study_map_whole_val@mnist-5-0", "study_map_whole_val@mnist-5-1", "study_notebooks@mnist-0",
-         "study_notebooks@mnist-1", "study_notebooks@mnist-2"}
-TRAININGS = 4 * MAP_ARMS + 2 * WHOLE_VAL_ARMS + 3 * NOTEBOOK_ARMS
+NOTEBOOK_CELLS = {"study_notebooks_batched@mnist-0", "study_notebooks_batched@mnist-1", "study_notebooks_batched@mnist-2",
+                  "study_notebooks_as_run@mnist-0", "study_notebooks_as_run@mnist-1"}
+CELLS = {*MAP_CELLS, "study_map_whole_val@mnist-5-0", "study_map_whole_val@mnist-5-1", *NOTEBOOK_CELLS}
+TRAININGS = 4 * MAP_ARMS + 2 * WHOLE_VAL_ARMS + len(NOTEBOOK_CELLS) * NOTEBOOK_ARMS
 
 
 @pytest.mark.pipeline
@@ -75,9 +76,14 @@ def test_study_runs_after_the_main_splits_and_reports_every_training(study):
     whole = json.loads((repo / "study/runs/mnist/5.whole-val/s0/fc-amplitude-q3-baseline-lr1-ls0.json").read_text())
     meta = json.loads((repo / "data/reduced/mnist/meta.json").read_text())
     assert whole["val_samples"] == sum(meta["class_counts"]["val"])
-    notebook = json.loads((repo / "study/runs/mnist/notebooks/s2/c012-cnn-hadamard-q2-baseline-lr1-ls0.json")
+    notebook = json.loads((repo / "study/runs/mnist/notebooks-batched/s2/c012-cnn-hadamard-q2-baseline-lr1-ls0.json")
                           .read_text())
     assert notebook["test_subset_error_chosen_on_test"] <= notebook["test_subset_error"]  # chosen on those images
+    assert notebook["shots"] == 0 and notebook["regime"] == "batched"
+    as_run = json.loads((repo / "study/runs/mnist/notebooks-as_run/s1/c012-cnn-hadamard-q2-baseline-lr1-ls0.json")
+                        .read_text())
+    assert as_run["shots"] == 500 and as_run["regime"] == "as_run"
+    assert as_run["steps"] == 2 * 15  # batch 1: one step per image (3 classes x 5), 2 epochs
     runs = _trainings(repo)
     assert len(runs) == TRAININGS  # one MLflow run per training
     for axis in ("dataset", "size", "seed", "student", "family", "teacher", "method", "role"):
@@ -100,8 +106,14 @@ def test_study_runs_after_the_main_splits_and_reports_every_training(study):
         by_setting = mine.fillna(-1).groupby(["temperature", "alpha", "smoothing", "lr_scale"])["best_val_accuracy"]
         assert row.val_accuracy == pytest.approx(by_setting.mean().max(), abs=1e-4)  # the CSV keeps 4 digits
     report = (repo / "study/results/report.md").read_text()
-    for title in ("The paper's claim", "Distillation minus the best control", "Quantum student against its classical"):
+    for title in ("The paper's claim", "Distillation minus the best control", "Quantum student against its classical",
+                  "The paper's own averages", "The notebooks' baselines against what the notebooks printed"):
         assert title in report
+    baselines = pd.read_csv(repo / "study/results/notebooks_baselines.csv")
+    assert set(baselines["regime"]) == {"batched", "as_run"} and set(baselines["shots"]) == {0, 500}
+    paper = pd.read_csv(repo / "study/results/paper_averages.csv").set_index("runs")["gain"]
+    assert paper["every notebook"] == pytest.approx(0.7589, abs=1e-4)  # the paper's +0.80 on MNIST, from its notebooks
+    assert paper["without defective notebooks"] == pytest.approx(0.7912, abs=1e-4)
     for name in ("gain_vs_size.png", "settings.png"):
         assert (repo / "study/results" / name).read_bytes()[:4] == b"\x89PNG"
 
@@ -194,7 +206,12 @@ def test_shipped_study_params_are_valid():
     ("controls.teachers", ["shuffled"], ["controls.teachers[0]", "'onehot', 'uniform', 'permuted' or 'self'"]),
     ("controls.label_smoothing", [1.0], ["controls.label_smoothing[0]", "less than 1"]),
     ("validation.fraction", 0, ["validation.fraction", "greater than 0"]),
-    ("notebooks.students", ["fc-amplitude-q4"], ["notebooks.students[0]", "cnn-hadamard-q<N>"]),
+    ("notebooks.configurations", [{"classes": [0, 1], "student": "fc-amplitude-q4", "shots": 100}],
+     ["notebooks.configurations[0].student", "cnn-hadamard-q<N>"]),
+    ("notebooks.configurations", [{"classes": [0, 1], "student": "cnn-hadamard-q2", "shots": 0}],
+     ["notebooks.configurations[0].shots", "greater than or equal to 1"]),
+    ("notebooks.regimes.as_run.shots", "yes", ["notebooks.regimes.as_run.shots", "boolean"]),
+    ("notebooks.regimes.batched.seeds", [], ["notebooks.regimes.batched.seeds", "at least 1 item"]),
     ("notebooks.setting.temperature", 0, ["notebooks.setting.temperature", "greater than 0"]),
     ("recipe", {"steps": 600}, ["recipe", "unknown key"]),  # the recipes are params.yaml's `student` and `hybrid`
 ])
@@ -208,8 +225,9 @@ def test_study_cross_checks(tmp_path):
     raw = _study_raw()
     raw["controls"]["students"] = ["fc-amplitude-q6"]
     raw["baseline"]["label_smoothing"] = [0]
-    raw["notebooks"]["classes"] = [[0, 12], list(range(10))]
-    raw["notebooks"]["students"] = ["cnn-hadamard-q3"]
+    raw["notebooks"]["configurations"] = [{"classes": [0, 12], "student": "cnn-hadamard-q3", "shots": 100},
+                                          {"classes": list(range(10)), "student": "cnn-hadamard-q3", "shots": 100},
+                                          {"classes": list(range(10)), "student": "cnn-hadamard-q3", "shots": 50}]
     raw["validation"]["whole_split_sizes"] = [7]
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -217,7 +235,9 @@ def test_study_cross_checks(tmp_path):
         load_study_params(path)
     for words in ("controls.students: 'fc-amplitude-q6' is not in students",
                   "baseline: 2 settings; every family is chosen from as many as distillation's 4",
-                  "notebooks.classes: [0, 12]", "cnn-hadamard-q3 scores 8 bitstrings, fewer than the 10 classes",
+                  "notebooks.configurations[0].classes: [0, 12]",
+                  "notebooks.configurations[1].student: cnn-hadamard-q3 scores 8 bitstrings, fewer than the 10 classes",
+                  "notebooks.configurations[2]: cnn-hadamard-q3 on classes [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] is listed twice",
                   "validation.whole_split_sizes: 7 is not in sizes"):
         assert words in str(err.value)
 
@@ -229,4 +249,4 @@ def test_the_notebooks_regime_refuses_images_its_cnn_cannot_take(tmp_path):
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ParamsError) as err:
         load_study_params(path)
-    assert "notebooks.datasets: cnn-hadamard-q3 on digits" in str(err.value) and "16x16" in str(err.value)
+    assert "notebooks.configurations[0]: cnn-hadamard-q3 on digits" in str(err.value) and "16x16" in str(err.value)

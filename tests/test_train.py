@@ -169,6 +169,7 @@ def test_a_last_batch_of_one_sample_joins_the_batch_before():
     assert batch_starts(513, 256) == [0, 256]  # batch normalisation cannot train on one sample
     assert batch_starts(514, 256) == [0, 256, 512]
     assert batch_starts(1, 256) == [0]
+    assert batch_starts(3, 1) == [0, 1, 2]  # batch size 1 (the notebooks'): every batch one sample, as asked
     _train(student="fc-angle-q2", n=97)  # 97 = 6 x 16 + 1: runs
 
 

@@ -50,12 +50,16 @@ def normalise(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> to
 
 
 def load_splits(path: Path) -> dict[str, Split]:
-    """Read a file of the reduce stage as train/val/test tensors.
+    """Read a file of the reduce stage as train/val/test tensors (`splits_of`)."""
+    return splits_of(load_tensors(path))
+
+
+def splits_of(t: dict[str, torch.Tensor]) -> dict[str, Split]:
+    """The train/val/test tensors of a reduce stage's file, already read.
 
     Image files hold uint8 images plus the train split's statistics and come
     back normalised; feature files hold float features and come back as is.
     """
-    t = load_tensors(path)
     out = {}
     for s in SPLITS:
         x = t[f"{s}_x"]

@@ -14,12 +14,14 @@ Training sees the probabilities exactly (autograd), or, with `training_shots` N 
 `hybrid`), N-shot frequency estimates with parameter-shift gradients, as the notebooks did: the
 derivative along x_k is f(x + s e_k) - f(x - s e_k), each term an N-shot estimate, with the
 notebooks' shift s = pi/4 and no factor 1/2 (so it is not the exact gradient, only its direction
-up to noise and scale). Evaluation is always exact.
+up to noise and scale). Evaluation is exact, or with `eval_shots` N > 0 (the study's notebooks' regime
+as they ran, c2q.study) an N-shot estimate drawn afresh at every prediction, as the notebooks predicted.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch import nn
@@ -42,9 +44,19 @@ def scores(probs: torch.Tensor) -> torch.Tensor:
 
 
 def sample_frequencies(probs: torch.Tensor, shots: int) -> torch.Tensor:
-    """Frequencies of `shots` measurements per row of `probs`."""
-    counts = torch.multinomial(probs.clamp_min(0), shots, replacement=True)
-    return torch.zeros_like(probs).scatter_add_(1, counts, torch.ones_like(counts, dtype=probs.dtype)) / shots
+    """Frequencies of `shots` measurements per row of `probs` (..., M): one multinomial draw per row, made as
+    M - 1 binomials, each conditional on the counts before it, so its cost does not grow with the shots."""
+    probs = probs.clamp_min(0)
+    left = torch.full(probs.shape[:-1], float(shots), dtype=probs.dtype, device=probs.device)  # shots not yet placed
+    mass = torch.ones_like(left)  # probability not yet placed
+    counts = []
+    with warnings.catch_warnings():  # torch.func.vmap's rule for torch.binomial resizes its output, and says so
+        warnings.filterwarnings("ignore", "An output with one or more elements was resized", UserWarning)
+        for j in range(probs.shape[-1] - 1):
+            count = torch.binomial(left, (probs[..., j] / mass.clamp_min(1e-30)).clamp(0, 1))
+            counts.append(count)
+            left, mass = left - count, mass - probs[..., j]
+    return torch.stack([*counts, left], dim=-1) / shots
 
 
 class _ShotEstimate(torch.autograd.Function):
@@ -65,14 +77,12 @@ class _ShotEstimate(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         (angles,) = ctx.saved_tensors
-        columns = []
-        for k in range(angles.shape[1]):
-            step = torch.zeros_like(angles)
-            step[:, k] = ctx.shift
-            plus = sample_frequencies(bitstring_probabilities(angles + step), ctx.shots)
-            minus = sample_frequencies(bitstring_probabilities(angles - step), ctx.shots)
-            columns.append(((plus - minus) * grad).sum(1))
-        return torch.stack(columns, dim=1), None, None
+        qubits = angles.shape[-1]
+        steps = ctx.shift * torch.eye(qubits, dtype=angles.dtype, device=angles.device)[:, None, :]  # (Q, 1, Q)
+        shifted = torch.cat([angles + steps, angles - steps])  # (2Q, B, Q): every +s, then every -s
+        frequencies = sample_frequencies(bitstring_probabilities(shifted.flatten(0, 1)), ctx.shots)
+        plus, minus = frequencies.unflatten(0, (2 * qubits, -1)).chunk(2)
+        return ((plus - minus) * grad).sum(-1).T, None, None
 
 
 class NotebooksCNN(nn.Module):
@@ -103,12 +113,12 @@ class HybridStudent(nn.Module):
     Takes (B, C, H, W) images or the same flattened to (B, C*H*W)."""
 
     def __init__(self, image_shape: tuple[int, int, int], n_classes: int, qubits: int, training_shots: int = 0,
-                 shift: float = math.pi / 4):
+                 shift: float = math.pi / 4, eval_shots: int = 0):
         super().__init__()
         if n_classes > 2**qubits:
             raise ValueError(f"cnn-hadamard-q{qubits} scores {2**qubits} bitstrings, fewer than {n_classes} classes")
         self.image_shape, self.qubits = tuple(image_shape), qubits
-        self.training_shots, self.shift = training_shots, shift
+        self.training_shots, self.shift, self.eval_shots = training_shots, shift, eval_shots
         self.reduce = NotebooksCNN(self.image_shape, qubits)
 
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
@@ -118,7 +128,10 @@ class HybridStudent(nn.Module):
         return bitstring_probabilities(angles)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return scores(self.probabilities(x))
+        probs = self.probabilities(x)
+        if self.eval_shots and not self.training:  # a run of its own with fresh shots, as the notebooks predict
+            probs = sample_frequencies(probs, self.eval_shots)
+        return scores(probs)
 
     def parameter_counts(self) -> dict[str, int]:
         return {"quantum": 0, "classical": sum(p.numel() for p in self.parameters())}

@@ -67,11 +67,14 @@ class Student(nn.Module):
         return {"quantum": quantum, "classical": total - quantum}
 
 
-def make_student(variant: StudentVariant, sample_shape: tuple[int, ...], n_classes: int, layers: int,
-                 simulator: str = "fused", training_shots: int = 0, shift: float = math.pi / 4) -> nn.Module:
+def make_student(variant: StudentVariant, sample_shape: tuple[int, ...], n_classes: int, layers: int | None = None,
+                 simulator: str = "fused", training_shots: int = 0, shift: float = math.pi / 4,
+                 eval_shots: int = 0) -> nn.Module:
     """The student a variant names, for samples of `sample_shape` (an image, or a feature vector).
-    `layers` and `simulator` shape the trainable circuit; `training_shots` and `shift` the notebooks'
-    hybrid student (c2q.models.hybrid), which has none."""
+    `layers` and `simulator` shape the trainable circuit; `training_shots`, `shift` and `eval_shots` the
+    notebooks' hybrid student (c2q.models.hybrid), which has none."""
     if variant.hybrid:
-        return HybridStudent(sample_shape, n_classes, variant.qubits, training_shots, shift)
+        return HybridStudent(sample_shape, n_classes, variant.qubits, training_shots, shift, eval_shots)
+    if layers is None:
+        raise ValueError(f"{variant.name}: a variational student needs its number of layers")
     return Student(math.prod(sample_shape), n_classes, variant, layers, simulator)

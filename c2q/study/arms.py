@@ -2,7 +2,8 @@
 
 A *cell* is one (dataset, group, student seed). Its group is a training size of the map (images
 per class, or `all`), that size with the whole validation split (`<size>.whole-val`, the
-sensitivity row), or `notebooks` (the paper notebooks' regime). A cell trains, per student
+sensitivity row), or `notebooks-<regime>` (the paper notebooks' runs, trained the regime's way:
+`notebooks-batched`, `notebooks-as_run`). A cell trains, per student
 (and class subset), its *arms*: one training per loss. All arms of a cell share initial weights,
 training subset, validation subset and batch order, so they train side by side
 (c2q.training.engine) and their errors pair by student seed.
@@ -27,7 +28,8 @@ from c2q.core.variants import parse_student
 from c2q.study.config import Setting, StudyParams
 
 ALL = "all"
-NOTEBOOKS = "notebooks"
+NOTEBOOKS = "notebooks"  # the study of the notebooks' regime; its groups are notebooks-<regime>
+REGIMES = ("batched", "as_run")  # study/params.yaml notebooks.regimes
 WHOLE_VAL = ".whole-val"  # suffix of a map group trained with the whole validation split
 BASELINE, DISTILL, LABEL_SMOOTHING = "baseline", "distill", "label_smoothing"
 
@@ -50,6 +52,7 @@ class Arm:
     lr_scale: float = 1.0  # times params.yaml's student.lr (baseline)
     teacher: str | None = None  # the trained teacher (distill, permuted)
     teacher_seed: int | None = None  # distill, permuted, self
+    shots: int = 0  # the notebooks' student: shots per circuit run in training and evaluation (0: exact)
 
     @property
     def role(self) -> str:
@@ -74,7 +77,8 @@ class Arm:
                 "classes": ",".join(map(str, self.classes)) if self.classes else ALL, "role": self.role,
                 "family": self.family, "teacher": self.teacher or "none", "teacher_seed": self.teacher_seed,
                 "method": s.method if s else "none", "temperature": s.temperature if s else None,
-                "alpha": s.alpha if s else None, "smoothing": self.smoothing, "lr_scale": self.lr_scale}
+                "alpha": s.alpha if s else None, "smoothing": self.smoothing, "lr_scale": self.lr_scale,
+                "shots": self.shots}
 
 
 def baseline_arms(p: StudyParams, student: str, classes=None) -> list[Arm]:
@@ -117,21 +121,40 @@ def map_arms(p: StudyParams, group: str, seed: int) -> list[Arm]:
     return arms
 
 
-def notebook_arms(p: StudyParams, seed: int) -> list[Arm]:
-    """Every arm of a notebooks cell of student seed `seed`: per class subset and student, the plain
-    baseline and the notebooks' setting from every teacher of teacher seed teacher_seeds[s % n] (not
-    crossed, for time: docs/study.md)."""
+def notebook_arms(p: StudyParams, regime: str, seed: int) -> list[Arm]:
+    """Every arm of a notebooks cell of student seed `seed`: per configuration, the plain baseline and the
+    notebooks' setting from every teacher of teacher seed teacher_seeds[s % n] (not crossed, for time:
+    docs/study.md), with the configuration's shots where the regime trains with shots."""
     arms, nb = [], p.notebooks
-    for classes in nb.classes:
-        for student in nb.students:
-            arms.append(Arm(student, tuple(classes), BASELINE))
-            arms += [Arm(student, tuple(classes), DISTILL, nb.setting, teacher=t, teacher_seed=teacher_seed(p, seed))
-                     for t in nb.teachers]
+    with_shots = nb.regimes.of(regime).shots
+    for c in nb.configurations:
+        classes, shots = tuple(c.classes), c.shots if with_shots else 0
+        arms.append(Arm(c.student, classes, BASELINE, shots=shots))
+        arms += [Arm(c.student, classes, DISTILL, nb.setting, teacher=t, teacher_seed=teacher_seed(p, seed),
+                     shots=shots) for t in nb.teachers]
     return arms
 
 
+def notebooks_group(regime: str) -> str:
+    return f"{NOTEBOOKS}-{regime}"
+
+
+def regime_of(group: str) -> str | None:
+    """The notebooks' regime a group trains, or None for a group of the map."""
+    prefix = f"{NOTEBOOKS}-"
+    return group.removeprefix(prefix) if group.startswith(prefix) and group.removeprefix(prefix) in REGIMES else None
+
+
 def cell_arms(p: StudyParams, group: str, seed: int) -> list[Arm]:
-    return notebook_arms(p, seed) if group == NOTEBOOKS else map_arms(p, group, seed)
+    regime = regime_of(group)
+    return notebook_arms(p, regime, seed) if regime else map_arms(p, group, seed)
+
+
+def cells(p: StudyParams) -> list[tuple[str, str, int]]:
+    """Every (dataset, group, student seed) the params call for: the map's, then the notebooks' regimes'."""
+    out = [(d, group, s) for d in p.datasets for group in groups(p) for s in p.seeds]
+    return out + [(d, notebooks_group(r), s) for r in REGIMES for d in p.notebooks.datasets
+                  for s in p.notebooks.regimes.of(r).seeds]
 
 
 def groups(p: StudyParams) -> list[str]:
@@ -141,7 +164,7 @@ def groups(p: StudyParams) -> list[str]:
 
 def cell_size(p: StudyParams, group: str) -> int | str:
     """Training images per class of a cell's group."""
-    if group == NOTEBOOKS:
+    if regime_of(group):
         return p.notebooks.size
     size = group.removesuffix(WHOLE_VAL)
     return size if size == ALL else int(size)

@@ -85,14 +85,37 @@ class Controls(_Section):
     teachers: _list(Literal[CONTROL_TEACHERS])
 
 
+class NotebooksConfiguration(_Section):
+    """One of the notebooks' own runs: a class subset, their student on it, and its shot count."""
+
+    classes: _list(Annotated[int, Field(ge=0)])
+    student: NotebooksStudent
+    shots: Count  # measurements per circuit run in that notebook (used by a regime with `shots: true`)
+
+
+class Regime(_Section):
+    """How the notebooks' student trains (lr, epochs and shift: params.yaml's `hybrid`)."""
+
+    batch_size: Count
+    shots: bool  # true: each configuration's shots in training (parameter shift) and at every evaluation
+    seeds: _list(Seed)
+
+
+class Regimes(_Section):
+    batched: Regime
+    as_run: Regime
+
+    def of(self, name: str) -> Regime:
+        return getattr(self, name)
+
+
 class Notebooks(_Section):
     datasets: list[Literal[tuple(DATASETS)]]
-    classes: _list(_list(Annotated[int, Field(ge=0)]))
-    students: _list(NotebooksStudent)
+    configurations: _list(NotebooksConfiguration)
     size: Count
     teachers: _list(TeacherName)
-    seeds: _list(Seed)
     setting: Setting
+    regimes: Regimes
 
 
 class StudyMlflow(_Section):
@@ -123,22 +146,24 @@ def _cross_checks(p: StudyParams) -> list[str]:
                  if s not in p.students]
     problems += [f"validation.whole_split_sizes: {s!r} is not in sizes {p.sizes}"
                  for s in p.validation.whole_split_sizes if s not in p.sizes]
+    configurations = p.notebooks.configurations
+    problems += [f"notebooks.configurations[{i}]: {c.student} on classes {c.classes} is listed twice"
+                 for i, c in enumerate(configurations) if (c.student, c.classes) in
+                 [(d.student, d.classes) for d in configurations[:i]]]
     for dataset in p.notebooks.datasets:
         if dataset not in p.datasets:
             problems.append(f"notebooks.datasets: {dataset!r} is not in datasets {p.datasets} (their teachers train there)")
             continue
         n = len(DATASETS[dataset].classes)
-        for student in p.notebooks.students:
-            v = parse_student(student)
+        for i, c in enumerate(configurations):
+            key, v = f"notebooks.configurations[{i}]", parse_student(c.student)
             if problem := reduction_problem(v.reduction, v.n_features, DATASETS[dataset].image_shape):
-                problems.append(f"notebooks.datasets: {student} on {dataset}: {problem}")
-        for classes in p.notebooks.classes:
-            if len(classes) < 2 or max(classes) >= n:
-                problems.append(f"notebooks.classes: {classes} must be 2 or more classes of {dataset} (0..{n - 1})")
-            for student in p.notebooks.students:
-                if len(classes) > 2 ** parse_student(student).qubits:
-                    problems.append(f"notebooks.students: {student} scores {2 ** parse_student(student).qubits} "
-                                    f"bitstrings, fewer than the {len(classes)} classes {classes}")
+                problems.append(f"{key}: {c.student} on {dataset}: {problem}")
+            if len(c.classes) < 2 or max(c.classes) >= n:
+                problems.append(f"{key}.classes: {c.classes} must be 2 or more classes of {dataset} (0..{n - 1})")
+            if len(c.classes) > 2 ** v.qubits:
+                problems.append(f"{key}.student: {c.student} scores {2 ** v.qubits} bitstrings, fewer than the "
+                                f"{len(c.classes)} classes {c.classes}")
     return problems
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from c2q.reporting.figures import pyplot
+from c2q.reporting.paper import NOTEBOOK_RUNS, paper_average
 from c2q.reporting.stats import Estimate, crossed_mean, grouped_mean, holm
 
 CELL = ["dataset", "group", "size", "student"]
@@ -161,19 +162,23 @@ def quantum_vs_classical(records: pd.DataFrame, chosen: pd.DataFrame, pairs: dic
 
 # ---- the notebooks' regime ----
 
-NOTEBOOK_CELL = ["dataset", "classes", "student", "teacher"]
+NOTEBOOK_CELL = ["regime", "dataset", "classes", "student", "teacher"]
 SELECTIONS = {"on test (the notebooks' way)": "test_subset_error_chosen_on_test", "on validation": "test_subset_error"}
 
 
+def _baselines(records: pd.DataFrame, column: str, index: list[str]) -> pd.Series:
+    return records[records["role"] == "baseline"].set_index(index)[column]
+
+
 def notebooks_gains(records: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, classes, student, teacher) and way of choosing the epoch: baseline - distilled error
-    on the notebooks' test images, the teacher seed a grouping random effect."""
+    """Per (regime, dataset, classes, student, teacher) and way of choosing the epoch: baseline - distilled
+    error on the notebooks' test images, the teacher seed a grouping random effect."""
     rows = []
     for selection, column in SELECTIONS.items() if not records.empty else []:
-        base = records[records["role"] == "baseline"].set_index(["dataset", "classes", "student", "seed"])[column]
+        base = _baselines(records, column, ["regime", "dataset", "classes", "student", "seed"])
         distilled = records[records["role"] == "distilled"]
         for key, cell in distilled.groupby(NOTEBOOK_CELL, sort=False):
-            b = base.loc[[(*key[:3], s) for s in cell["seed"]]].to_numpy() * 100
+            b = base.loc[[(*key[:4], s) for s in cell["seed"]]].to_numpy() * 100
             d = cell[column].to_numpy() * 100
             rows.append({**dict(zip(NOTEBOOK_CELL, key)), "selection": selection, "baseline_error": b.mean(),
                          "error": d.mean(), **_row(grouped_mean(b - d, cell["teacher_seed"].to_numpy()))})
@@ -181,21 +186,60 @@ def notebooks_gains(records: pd.DataFrame) -> pd.DataFrame:
 
 
 def notebooks_average(records: pd.DataFrame) -> pd.DataFrame:
-    """The paper's claim: per dataset and way of choosing, the gain averaged over every (classes, student,
-    teacher) configuration, per student seed, then over seeds (teacher seed a grouping effect)."""
+    """The paper's claim: per regime, dataset and way of choosing, the gain averaged over every (classes,
+    student, teacher) configuration, per student seed, then over seeds (teacher seed a grouping effect)."""
     rows = []
     for selection, column in SELECTIONS.items() if not records.empty else []:
-        for dataset, data in records.groupby("dataset", sort=False):
-            base = data[data["role"] == "baseline"].set_index(["classes", "student", "seed"])[column]
+        for (regime, dataset), data in records.groupby(["regime", "dataset"], sort=False):
+            base = _baselines(data, column, ["classes", "student", "seed"])
             distilled = data[data["role"] == "distilled"]
             gain = 100 * (base.loc[list(zip(distilled["classes"], distilled["student"], distilled["seed"]))].to_numpy()
                           - distilled[column].to_numpy())
             per_seed = pd.DataFrame({"seed": distilled["seed"].to_numpy(), "gain": gain,
                                      "teacher_seed": distilled["teacher_seed"].to_numpy()}).groupby("seed").agg(
                 gain=("gain", "mean"), teacher_seed=("teacher_seed", "first"))
-            rows.append({"dataset": dataset, "selection": selection,
+            rows.append({"regime": regime, "dataset": dataset, "selection": selection,
                          **_row(grouped_mean(per_seed["gain"], per_seed["teacher_seed"]))})
     return with_holm(pd.DataFrame(rows))
+
+
+def _printed_baseline(dataset: str, classes: str, qubits: int):
+    """The notebook that ran this baseline (classes 0..n-1 only), or None."""
+    n = len(classes.split(","))
+    if classes != ",".join(map(str, range(n))):
+        return None
+    return next((r for r in NOTEBOOK_RUNS if (r.dataset, r.classes, r.qubits, r.teacher) == (dataset, n, qubits, "none")),
+                None)
+
+
+def notebooks_baselines(records: pd.DataFrame) -> pd.DataFrame:
+    """Per (regime, dataset, classes, student): the baseline's best-epoch accuracy on the notebooks' test
+    images (chosen on them, as the notebooks did), mean and standard deviation over student seeds, beside
+    what that notebook printed (None where no notebook ran the configuration)."""
+    rows = []
+    base = records[records["role"] == "baseline"]
+    for (regime, dataset, classes, student), data in base.groupby(["regime", "dataset", "classes", "student"],
+                                                                   sort=False):
+        accuracy = 100 * (1 - data["test_subset_error_chosen_on_test"])
+        printed = _printed_baseline(dataset, str(classes), int(data["qubits"].iloc[0]))
+        rows.append({"regime": regime, "dataset": dataset, "classes": classes, "student": student,
+                     "shots": int(data["shots"].iloc[0]), "seeds": len(data), "accuracy": accuracy.mean(),
+                     "accuracy_sd": accuracy.std(ddof=1) if len(data) > 1 else float("nan"),
+                     "accuracy_min": accuracy.min(), "accuracy_max": accuracy.max(),
+                     "notebook": printed.best if printed else None, "notebook_defect": printed.defect if printed else None})
+    return pd.DataFrame(rows)
+
+
+def paper_averages(datasets: list[str]) -> pd.DataFrame:
+    """The paper's own average gains from its notebooks' printed accuracies, with and without the
+    notebooks that have a defect (c2q.reporting.paper)."""
+    rows = []
+    for dataset in datasets:
+        for without in (False, True):
+            gain, n = paper_average(dataset, without)
+            rows.append({"dataset": dataset, "runs": "without defective notebooks" if without else "every notebook",
+                         "gain": gain, "comparisons": n})
+    return pd.DataFrame(rows)
 
 
 # ---- Markdown ----
@@ -228,20 +272,52 @@ def _survivors(table: pd.DataFrame) -> str:
 TESTED = ["gain (pp) [95% CI]", "p", "p Holm"]
 
 
-def markdown(distill: pd.DataFrame, controls: pd.DataFrame, versus: pd.DataFrame, quantum: pd.DataFrame,
-             notebooks: pd.DataFrame, average: pd.DataFrame) -> str:
-    """The report's tables; a table with no tests (no notebooks' datasets, no classical control) is left out."""
+def _accuracy(r) -> str:
+    spread = "" if math.isnan(r.accuracy_sd) else f" ± {r.accuracy_sd:.2f} [{r.accuracy_min:.2f}, {r.accuracy_max:.2f}]"
+    return f"{r.accuracy:.2f}{spread}"
+
+
+def _printed(r) -> str:
+    if r.notebook is None or (isinstance(r.notebook, float) and math.isnan(r.notebook)):
+        return "–"
+    return f"{r.notebook:.2f}" + (f" ({r.notebook_defect})" if isinstance(r.notebook_defect, str) else "")
+
+
+def markdown(t: dict[str, pd.DataFrame]) -> str:
+    """The report's tables from the stage's tables `t`; a table with no tests (no notebooks' datasets, no
+    classical control) is left out."""
+    average, notebooks, baselines, paper = (t[k] for k in ("notebooks_average", "notebooks", "notebooks_baselines",
+                                                           "paper_averages"))
     out = [] if average.empty else _table("The paper's claim: the notebooks' regime, with their student",
                  "Gain = baseline − distilled test error on the notebooks' test images (the first 150 per class), "
-                 "averaged over every class subset, student and teacher; the epoch chosen on those test images as "
-                 "the notebooks did, or on validation. " + _survivors(average),
-                 ["dataset", "epoch chosen", *TESTED],
-                 [[r.dataset, r.selection, *_tested(r)] for r in average.itertuples()])
+                 "averaged over every class subset, student and teacher, in points; the epoch chosen on those test "
+                 "images as the notebooks did, or on validation. Regime `batched`: batch 32, exact probabilities; "
+                 "`as_run`: batch 1, each notebook's shots in training (parameter shift) and at every evaluation. "
+                 + _survivors(average),
+                 ["regime", "dataset", "epoch chosen", *TESTED],
+                 [[r.regime, r.dataset, r.selection, *_tested(r)] for r in average.itertuples()])
+    out += [] if paper.empty else _table("The paper's own averages",
+                 "Distilled − baseline best-epoch accuracy (points) from what the notebooks printed, averaged over "
+                 "their (class subset, qubits, teacher) runs; without the runs whose notebook has a defect (the "
+                 "distillation term computed from the teacher's output against the label, so no gradient reaches "
+                 "the student; a softmax readout instead of sigmoid and 1 − x).",
+                 ["dataset", "runs", "comparisons", "gain (pp)"],
+                 [[r.dataset, r.runs, r.comparisons, "–" if math.isnan(r.gain) else f"{r.gain:+.2f}"]
+                  for r in paper.itertuples()])
+    out += [] if baselines.empty else _table("The notebooks' baselines against what the notebooks printed",
+                 "Best-epoch accuracy (%) on the notebooks' test images, chosen on them as the notebooks did: mean ± "
+                 "standard deviation [min, max] over student seeds; the notebook's printed value from its one "
+                 "unseeded run.",
+                 ["regime", "dataset", "classes", "student", "shots", "seeds", "accuracy (%)", "notebook (%)"],
+                 [[r.regime, r.dataset, r.classes, r.student, r.shots or "exact", r.seeds, _accuracy(r), _printed(r)]
+                  for r in baselines.itertuples()])
     out += [] if notebooks.empty else _table("The notebooks' regime, each configuration", _survivors(notebooks),
-                  ["dataset", "classes", "student", "teacher", "epoch chosen", "baseline (%)", "distilled (%)",
-                   *TESTED],
-                  [[r.dataset, r.classes, r.student, r.teacher, r.selection, f"{r.baseline_error:.2f}",
+                  ["regime", "dataset", "classes", "student", "teacher", "epoch chosen", "baseline (%)",
+                   "distilled (%)", *TESTED],
+                  [[r.regime, r.dataset, r.classes, r.student, r.teacher, r.selection, f"{r.baseline_error:.2f}",
                     f"{r.error:.2f}", *_tested(r)] for r in notebooks.itertuples()])
+    distill, controls, versus, quantum = (t[k] for k in ("distillation", "controls", "versus_controls",
+                                                         "quantum_vs_classical"))
     out += _table("Distillation against the tuned baseline, by training size",
                   "Both chosen on validation from as many settings. " + _survivors(distill),
                   ["dataset", "per class", "student", "method", "baseline (%) [setting]", "distilled (%) [setting]",

@@ -126,9 +126,10 @@ def learning_rate(recipe: Recipe, step: int) -> float:
 
 def batch_starts(n: int, batch_size: int) -> list[int]:
     """Where each training batch starts. A last batch of a single sample joins the one before,
-    since batch normalisation (the `fc` reduction before angle encodings) needs two."""
+    since batch normalisation (the `fc` reduction before angle encodings) needs two; at batch size 1
+    (the notebooks' own) every batch is a single sample, as asked."""
     starts = list(range(0, n, batch_size))
-    if len(starts) > 1 and n - starts[-1] == 1:
+    if batch_size > 1 and len(starts) > 1 and n - starts[-1] == 1:
         starts.pop()
     return starts
 
