@@ -1,12 +1,12 @@
 # Entry points: `make pipeline` installs and runs the paper's pipeline, `make study` the regime map
 # (study/dvc.yaml, docs/study.md), `make test` runs every test (what CI runs), `make test-fast` the unit tests
-# (no pipeline run, no server).
+# (no pipeline run, no server), `make docs` rewrites the docs' generated blocks from the committed results.
 # Offline: C2Q_DATA_MIRROR=../shared/datasets make pipeline
 # `make tracking-server` starts MLflow on PostgreSQL in .tracking/ (docs/team.md).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install pipeline study test test-fast tracking-server ui
+.PHONY: install pipeline study docs test test-fast tracking-server ui
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -21,6 +21,9 @@ pipeline: install
 
 study: install
 	PATH=$(abspath $(VENV))/bin:$$PATH dvc repro study/dvc.yaml
+
+docs: install  # the tables and numbers of README.md and docs/ from metrics/ and study/results/ (c2q/docs)
+	$(PY) -m c2q.docs
 
 test: install
 	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m pytest -q

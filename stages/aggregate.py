@@ -21,6 +21,7 @@ from c2q.core.io import atomic_path, load_json, save_json
 from c2q.core.variants import parse_student
 from c2q.reporting import hardware_table as hardware_report
 from c2q.reporting import error_table as report
+from c2q.reporting.tables import read_table
 from c2q.tracking.registry import chosen, register
 from c2q.tracking.runs import stage_run
 from stages import run
@@ -96,7 +97,8 @@ def write_tables(records: pd.DataFrame, teachers: pd.DataFrame) -> dict:
                         (hardware, paths.HARDWARE_CSV), (noise_gains, paths.NOISE_GAINS_CSV)):
         with atomic_path(path) as tmp:
             frame.to_csv(tmp, index=False, float_format="%.4f")
-    markdown = report.to_markdown(table, gains) + "\n" + hardware_report.to_markdown(hardware, noise_gains)
+    markdown = report.to_markdown(read_table(paths.ERROR_TABLE_CSV), read_table(paths.GAINS_CSV)) + "\n" \
+        + hardware_report.to_markdown(read_table(paths.HARDWARE_CSV), read_table(paths.NOISE_GAINS_CSV))
     with atomic_path(paths.ERROR_TABLE_MD) as tmp:
         tmp.write_text(markdown)
     for plot, path in ((lambda p: report.plot_errors_by_method(gains, table, p), paths.ERRORS_PLOT),

@@ -14,6 +14,7 @@ from c2q.core import paths
 from c2q.core.config import load_params
 from c2q.core.datasets import DATASETS
 from c2q.core.io import atomic_path, load_json, save_json
+from c2q.reporting.tables import read_table
 from c2q.study import report
 from c2q.study.arms import NOTEBOOKS, cell_arms, cells
 from c2q.study.config import StudyParams, load_study_params
@@ -103,7 +104,7 @@ def main(argv: list[str]) -> None:
         for name, table in {**tables, **described}.items():
             write_csv(table, f"{name}.csv")
         with atomic_path(OUT / "report.md") as tmp:
-            tmp.write_text(report.markdown({**tables, **described}))
+            tmp.write_text(report.markdown({name: read_table(OUT / f"{name}.csv") for name in {**tables, **described}}))
         samples = images_per_class(on_map, {d: len(DATASETS[d].classes) for d in study.datasets})
         with atomic_path(OUT / "gain_vs_size.png") as tmp:
             report.plot_gain_vs_size(tables["distillation"], tables["versus_controls"], samples, tmp)

@@ -81,7 +81,7 @@ def test_student_training_keys_hash_the_code_dvc_yaml_lists():
 LAYERS = {"core": set(), "data": {"core"}, "models": {"core"}, "reporting": {"core"}, "tracking": {"core"},
           "training": {"core", "data"}, "offsim": {"core", "models"},
           "study": {"core", "data", "models", "reporting", "training"},
-          "serving": {"core", "data", "models", "offsim", "tracking"}}
+          "serving": {"core", "data", "models", "offsim", "tracking"}, "docs": {"core", "reporting"}}
 
 
 def test_subpackages_import_one_way():

@@ -108,8 +108,8 @@ def _gain(g) -> str:
     return f"{g.gain:+.2f}{ci}"
 
 
-def to_markdown(table: pd.DataFrame, gains: pd.DataFrame) -> str:
-    teachers = list(dict.fromkeys(gains["teacher"])) if len(gains) else []
+def errors_markdown(table: pd.DataFrame, teachers: list[str]) -> str:
+    """The error table: test error % per (dataset, student), baseline and distilled per teacher."""
     head = ["dataset", "student", "classes", "params (quantum / classical)", "baseline %"]
     head += [f"distilled % ({t})" for t in teachers] + ["paper % (Fig. 12)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 4 + "---:|" * (len(head) - 4)]
@@ -124,26 +124,48 @@ def to_markdown(table: pd.DataFrame, gains: pd.DataFrame) -> str:
         if r["near_chance_students"]:
             cells[1] += " ⚠"
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def trainings_markdown(table: pd.DataFrame) -> str:
+    """Which students ended near chance, and how many trainings reached the step cap."""
+    lines = []
     flagged = [f"{r['dataset']} {r['student']} ({r['near_chance_students']} of {r['students']})"
                for r in table.to_dict("records") if r["near_chance_students"]]
     if flagged:
-        lines += ["", "⚠ Students whose stage warned that they ended near chance on validation: "
-                  + ", ".join(flagged) + "."]
+        lines += ["⚠ Students whose stage warned that they ended near chance on validation: "
+                  + ", ".join(flagged) + ".", ""]
     capped = [f"{r['dataset']} {r['student']} ({r['hit_cap_students']} of {r['students']})"
               for r in table.to_dict("records") if r["hit_cap_students"]]
-    lines += ["", f"Trainings that reached the step cap (student.max_steps) before early stopping: "
+    lines += [f"Trainings that reached the step cap (student.max_steps) before early stopping: "
               f"{int(table['hit_cap_students'].sum())} of {int(table['students'].sum())}"
               + (": " + ", ".join(capped) if capped else "") + "."]
+    return "\n".join(lines) + "\n"
 
-    lines += ["", "Gain of distillation = baseline error − distilled error of the same seed, in percentage "
-              "points (positive: distillation helped), with its 95% t-interval and the paired t-test p-value.", ""]
-    lines += ["| dataset | student | teacher | teacher error % | teacher params | gain (pp) [95% CI] | p | wins |",
-              "|---|---|---|---:|---:|---:|---:|---:|"]
+
+def gains_markdown(gains: pd.DataFrame) -> str:
+    """The gain of distillation per (dataset, student, teacher), with its interval, p-value and wins."""
+    lines = ["| dataset | student | teacher | teacher error % | teacher params | gain (pp) [95% CI] | p | wins |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
     for g in gains.itertuples():
         p = "–" if g.p_value != g.p_value else f"{g.p_value:.3f}"
         lines.append(f"| {g.dataset} | {g.student} | {g.teacher} | {g.teacher_error:.2f} | {g.teacher_parameters:,} | "
                      f"{_gain(g)} | {p} | {g.wins}/{g.seeds} |")
     return "\n".join(lines) + "\n"
+
+
+GAIN_NOTE = ("Gain of distillation = baseline error − distilled error of the same seed, in percentage points "
+             "(positive: distillation helped), with its 95% t-interval and the paired t-test p-value.")
+
+
+def teachers_of(gains: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(gains["teacher"])) if len(gains) else []
+
+
+def to_markdown(table: pd.DataFrame, gains: pd.DataFrame) -> str:
+    """metrics/error_table.md: the error table, the trainings' notes and the gains."""
+    return "\n".join([errors_markdown(table, teachers_of(gains)), trainings_markdown(table), GAIN_NOTE + "\n",
+                      gains_markdown(gains)])
 
 
 def summary(gains: pd.DataFrame, records: pd.DataFrame) -> dict:
