@@ -15,6 +15,8 @@ from c2q.reporting import error_table, hardware_table
 from c2q.reporting.tables import read_table
 
 STUDY = Path("study/results")
+NOT_RUN = ("_The study's results are not in this commit: `{file}` is written by `make study` "
+           "(study/dvc.yaml's `study_report`); commit `study/results/` and run `make docs`._\n")
 
 
 def _errors(root: Path) -> str:
@@ -112,10 +114,17 @@ def section(path: Path, anchor: str) -> str:
 
 
 def render(name: str, root: Path) -> str:
-    """The content of block `name`: a registered block, or `<file.md>#<anchor>` for a report's section."""
-    if "#" in name:
-        file, anchor = name.split("#", 1)
-        return section(root / file, anchor)
-    if name not in BLOCKS:
+    """The content of block `name`: a registered block, or `<file.md>#<anchor>` for a report's section.
+    A block of the study's results says so when they are not committed; any other missing file is an error."""
+    if "#" not in name and name not in BLOCKS:
         raise KeyError(f"unknown block {name!r}; known: {', '.join(BLOCKS)}, or <file.md>#<anchor>")
-    return BLOCKS[name](root)
+    try:
+        if "#" in name:
+            file, anchor = name.split("#", 1)
+            return section(root / file, anchor)
+        return BLOCKS[name](root)
+    except FileNotFoundError as missing:
+        file = Path(missing.filename).relative_to(root)
+        if file.parent != STUDY:
+            raise
+        return NOT_RUN.format(file=file.as_posix())
