@@ -26,7 +26,7 @@ from c2q.core import paths
 from c2q.core.config import load_params
 from c2q.core.errors import ParamsError
 from c2q.core.io import load_tensors, load_torch, save_json, save_torch
-from c2q.data.splits import load_splits, per_class_subset
+from c2q.data.splits import per_class_subset, splits_of
 from c2q.study.arms import (NOTEBOOKS, REGIMES, WHOLE_VAL, Arm, cell_arms, cell_size, groups, notebooks_group,
                              regime_of, whole_validation)
 from c2q.study.cells import Teachers, by_group, self_teacher, train_arms, validation_size
@@ -171,12 +171,13 @@ def main(argv: list[str]) -> None:
         remove_stale([cell.folder], cell.kept_files([a for a in cell.arms if a not in todo]))
         print(f"{name}: {len(todo)} of {len(cell.arms)} trainings to run", flush=True)
         if todo:
-            splits, teachers = load_splits(paths.split_file(args.dataset)), load_teachers(args.dataset,
-                                                                                          study.teacher_seeds)
+            tensors = load_tensors(paths.split_file(args.dataset))
+            splits, teachers = splits_of(tensors), load_teachers(args.dataset, study.teacher_seeds)
         for group in by_group(todo):
             checkpoint = paths.checkpoint(f"{name}-{group[0].name}")
             results = train_arms(group, splits, teachers, size=cell.size, seed=args.seed, val_rows=cell.val_rows,
                                  hyper=cell.hyper(group[0]), recipe_for=cell.recipe_for, desc=f"{name} {group[0].student}",
+                                 pixel_stats=(tensors["mean"], tensors["std"]),
                                  checkpoint=checkpoint, keys=[cell.keys[a] for a in group],
                                  monitor_per_class=cell.monitor, self_logits=cell.self_logits(group[0].student))
             for arm, result in zip(group, results):

@@ -164,7 +164,8 @@ def main(argv: list[str]) -> None:
             class_names = [c["name"] for c in meta["classes"]]
             tensors = load_tensors(paths.features_file(args.dataset, args.student))  # read once: splits and package
             splits = splits_of(tensors)
-            model, trained = train_seeds(args, params, todo, [keys[s] for s in todo], splits, len(class_names))
+            model, trained = train_seeds(args, params, todo, [keys[s] for s in todo], splits, len(class_names),
+                                         (tensors["mean"], tensors["std"]))
             kept = {k: v for k, v in tensors.items() if k in PACKAGED or k.startswith(REDUCER_PREFIX)}
             card = {"dataset": args.dataset, "student": args.student, "classes": class_names,
                     "image_shape": meta["image_shape"], "role": args.role, "teacher": args.teacher or "none"}
@@ -205,15 +206,15 @@ def ids(args: argparse.Namespace, seed: int) -> tuple:
 
 
 def train_seeds(args, params: Params, seeds: list[int], keys: list[str], splits: dict[str, Split],
-                n_classes: int) -> tuple[nn.Module, list[Trained]]:
+                n_classes: int, pixel_stats: tuple[torch.Tensor, torch.Tensor]) -> tuple[nn.Module, list[Trained]]:
     """Train `seeds` side by side, each from its own initial weights on its own subset; the model they
-    share and one Trained per seed."""
+    share and one Trained per seed. `pixel_stats`: the features file's standardisation (mean, std)."""
     cfg, variant, train = params.student, parse_student(args.student), splits["train"]
     device = resolve_device(params.device)
 
     def student() -> nn.Module:
         return make_student(variant, train.x[0].shape, n_classes, cfg.layers, cfg.simulator,
-                            params.hybrid.training_shots, params.hybrid.shift)
+                            params.hybrid.training_shots, params.hybrid.shift, pixel_stats=pixel_stats)
 
     model, inits, trainings = student(), [], []
     for seed in seeds:

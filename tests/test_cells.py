@@ -49,7 +49,7 @@ def _self(make, flat, rows, val, recipe):
 def _train(arms, monitor=None):
     splits, teachers = _data()
     return train_arms(arms, splits, teachers, size="all", seed=3, val_rows=lambda y: torch.arange(len(y)),
-                      hyper=HYPER, recipe_for=lambda n: RECIPE, desc="t", monitor_per_class=monitor,
+                      hyper=HYPER, recipe_for=lambda n: RECIPE, desc="t", pixel_stats=None, monitor_per_class=monitor,
                       self_logits=_self)
 
 

@@ -21,7 +21,8 @@ import yaml
 from c2q.core.config import Params
 from c2q.core.io import save_tensors, save_torch
 from c2q.core.variants import parse_student
-from c2q.data.splits import SPLITS, load_splits
+from c2q.data.splits import SPLITS, load_splits, normalise
+from c2q.models.student import make_student
 from c2q.models.hybrid import HybridStudent, _ShotEstimate, bitstring_probabilities
 from c2q.offsim.hardware import Target
 from c2q.offsim.qasm import from_qasm3
@@ -33,6 +34,7 @@ from tests.conftest import REPO
 
 STUDENT = "cnn-hadamard-q4"
 CLASSES = 4
+PIXELS = (torch.tensor([0.1307]), torch.tensor([0.3081]))  # MNIST-like standardisation (mean, std)
 
 
 def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -55,12 +57,26 @@ def test_parameter_shift_at_many_shots_is_sqrt2_times_the_exact_gradient():
     torch.testing.assert_close(got, math.sqrt(2) * want, atol=0.03, rtol=0)
 
 
+def test_it_sees_the_notebooks_pixels_not_standardised_images():
+    """The notebooks fed ToTensor's [0, 1] pixels; c2q's splits are standardised, and on them the CNN's
+    pi * tanh saturates at batch 1 (CHANGELOG #29). The student undoes the standardisation it is given."""
+    images = torch.randint(0, 256, (5, 1, 28, 28), dtype=torch.uint8)
+    standardised = normalise(images, *PIXELS)
+    model = HybridStudent((1, 28, 28), CLASSES, 4, PIXELS)
+    torch.testing.assert_close(model.pixels(standardised.flatten(1)), images.float() / 255)
+    assert "pixel_mean" not in model.state_dict()  # the split's statistics, not a weight
+    with pytest.raises(ValueError, match="pixel_stats"):
+        make_student(parse_student(STUDENT), (1, 28, 28), CLASSES)
+    with pytest.raises(ValueError, match="one mean and one std per channel"):
+        HybridStudent((1, 28, 28), CLASSES, 4, (torch.zeros(3), torch.ones(3)))
+
+
 def test_finite_shot_training_gradients_point_the_exact_way():
     """The whole student in training mode (dropout alike, by seed): its CNN's gradients from 20000-shot
     estimates and parameter shift against autograd on the exact probabilities."""
     torch.manual_seed(0)
-    exact_model = HybridStudent((1, 28, 28), CLASSES, 4)
-    shot_model = HybridStudent((1, 28, 28), CLASSES, 4, training_shots=20_000)
+    exact_model = HybridStudent((1, 28, 28), CLASSES, 4, PIXELS)
+    shot_model = HybridStudent((1, 28, 28), CLASSES, 4, PIXELS, training_shots=20_000)
     shot_model.load_state_dict(exact_model.state_dict())
     x, y = torch.randn(64, 1, 28, 28, generator=torch.Generator().manual_seed(1)), torch.arange(64) % CLASSES
 
@@ -120,7 +136,7 @@ def trained(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)  # the engine's checkpoint
         model, done = train_student.train_seeds(args, params, [0, 1], ["k0", "k1"], load_splits(root / f"{STUDENT}.pt"),
-                                                CLASSES)
+                                                CLASSES, (features["mean"], features["std"]))
     return root, features, params, done
 
 
@@ -145,11 +161,11 @@ def test_the_stage_trains_it_with_the_hybrid_recipe_and_keys_it_by_that_section(
 
 def test_finite_shot_training_trains_the_seeds_side_by_side(trained, monkeypatch):
     """Each seed draws its own shots under vmap (_ShotEstimate's vmap rule)."""
-    root, _, _, _ = trained
+    root, features, _, _ = trained
     params, args = _params(50), train_student.parse_args(["baseline", "mnist", STUDENT])
     monkeypatch.chdir(root)
     _, done = train_student.train_seeds(args, params, [0, 1], ["s0", "s1"], load_splits(root / f"{STUDENT}.pt"),
-                                        CLASSES)
+                                        CLASSES, (features["mean"], features["std"]))
     assert [t.result.steps for t in done] == [30, 30] and all(t.result.best_val_accuracy > 0 for t in done)
 
 

@@ -1,6 +1,10 @@
 """The paper notebooks' own student (`cnn-hadamard-q<Q>`): a small CNN into a circuit without trainable angles.
 
 As the notebooks build it (../shared/PAPER.md):
+- Inputs: the notebooks' pixels, ToTensor's [0, 1] without normalisation. c2q's splits hold images
+  standardised with the train split's mean and std (c2q.data.splits), so the student undoes that first
+  (`pixel_stats`). On standardised images (about 3x the range) its pi * tanh saturates within an epoch at
+  batch 1 in most seeds: every angle at +-pi, every bitstring at 1/2^Q, no gradient left (CHANGELOG, #29).
 - CNN: conv 1->10 (5x5), max-pool 2, ReLU; conv 10->20 (5x5), Dropout2d, max-pool 2, ReLU;
   flatten; FC -> 50, ReLU, dropout; FC 50 -> Q; then pi * tanh: one angle x_k per qubit.
 - Circuit: H on every qubit, then RY(x_k) on qubit k, every qubit measured. Qubit k reads 1 with
@@ -109,20 +113,37 @@ class NotebooksCNN(nn.Module):
 
 
 class HybridStudent(nn.Module):
-    """The notebooks' student: images -> CNN -> angles -> circuit -> 2^(Q+1) scores (see the module doc).
-    Takes (B, C, H, W) images or the same flattened to (B, C*H*W)."""
+    """The notebooks' student: images -> pixels -> CNN -> angles -> circuit -> 2^(Q+1) scores (see the module
+    doc). Takes standardised (B, C, H, W) images or the same flattened to (B, C*H*W); `pixel_stats` is the
+    per-channel (mean, std) they were standardised with, in [0, 1] pixel units (a split file's `mean`, `std`)."""
 
-    def __init__(self, image_shape: tuple[int, int, int], n_classes: int, qubits: int, training_shots: int = 0,
-                 shift: float = math.pi / 4, eval_shots: int = 0):
+    def __init__(self, image_shape: tuple[int, int, int], n_classes: int, qubits: int,
+                 pixel_stats: tuple[torch.Tensor, torch.Tensor], training_shots: int = 0, shift: float = math.pi / 4,
+                 eval_shots: int = 0):
         super().__init__()
         if n_classes > 2**qubits:
             raise ValueError(f"cnn-hadamard-q{qubits} scores {2**qubits} bitstrings, fewer than {n_classes} classes")
         self.image_shape, self.qubits = tuple(image_shape), qubits
         self.training_shots, self.shift, self.eval_shots = training_shots, shift, eval_shots
+        mean, std = (torch.as_tensor(t, dtype=torch.float32).reshape(1, -1, 1, 1) for t in pixel_stats)
+        if mean.shape[1] != self.image_shape[0] or std.shape != mean.shape:
+            raise ValueError(f"pixel_stats: one mean and one std per channel of {self.image_shape} images, "
+                             f"got {tuple(mean.shape[1:2])} and {tuple(std.shape[1:2])}")
+        # Not in the state dict: the split's statistics, not learned; every copy of a stack shares them.
+        self.register_buffer("pixel_mean", mean, persistent=False)
+        self.register_buffer("pixel_std", std, persistent=False)
         self.reduce = NotebooksCNN(self.image_shape, qubits)
 
+    def pixels(self, x: torch.Tensor) -> torch.Tensor:
+        """Standardised images -> the notebooks' ToTensor pixels in [0, 1]."""
+        return x.reshape(-1, *self.image_shape) * self.pixel_std + self.pixel_mean
+
+    def angles(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, Q) circuit inputs of standardised images x."""
+        return self.reduce(self.pixels(x))
+
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
-        angles = self.reduce(x.reshape(-1, *self.image_shape))
+        angles = self.angles(x)
         if self.training and self.training_shots:
             return _ShotEstimate.apply(angles, self.training_shots, self.shift)
         return bitstring_probabilities(angles)

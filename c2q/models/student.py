@@ -69,12 +69,17 @@ class Student(nn.Module):
 
 def make_student(variant: StudentVariant, sample_shape: tuple[int, ...], n_classes: int, layers: int | None = None,
                  simulator: str = "fused", training_shots: int = 0, shift: float = math.pi / 4,
-                 eval_shots: int = 0) -> nn.Module:
+                 eval_shots: int = 0, pixel_stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> nn.Module:
     """The student a variant names, for samples of `sample_shape` (an image, or a feature vector).
-    `layers` and `simulator` shape the trainable circuit; `training_shots`, `shift` and `eval_shots` the
-    notebooks' hybrid student (c2q.models.hybrid), which has none."""
+    `layers` and `simulator` shape the trainable circuit; `training_shots`, `shift`, `eval_shots` and
+    `pixel_stats` (the images' standardisation, mean and std per channel) the notebooks' hybrid student
+    (c2q.models.hybrid), which has none."""
     if variant.hybrid:
-        return HybridStudent(sample_shape, n_classes, variant.qubits, training_shots, shift, eval_shots)
+        if pixel_stats is None:
+            raise ValueError(f"{variant.name}: the notebooks' student needs the images' standardisation "
+                             "(pixel_stats: the split file's mean and std) to see the notebooks' pixels")
+        return HybridStudent(sample_shape, n_classes, variant.qubits, pixel_stats, training_shots, shift,
+                             eval_shots)
     if layers is None:
         raise ValueError(f"{variant.name}: a variational student needs its number of layers")
     return Student(math.prod(sample_shape), n_classes, variant, layers, simulator)

@@ -33,7 +33,7 @@ def is_quantum(model: nn.Module) -> bool:
 def circuit_inputs(model: nn.Module, x: torch.Tensor) -> tuple[QuantumCircuit, np.ndarray]:
     """A quantum student's circuit with its inputs' angles left as parameters, and every input's angles."""
     if isinstance(model, HybridStudent):
-        angles = model.reduce(x.reshape(-1, *model.image_shape))
+        angles = model.angles(x)
         return hadamard_template(model.qubits), angles.double().numpy()
     layer = model.core
     features = model.reduce(x.flatten(1))

@@ -130,10 +130,11 @@ def from_package(content) -> StudentClassifier:
     if not variant.takes_images:
         reducer = Reducer.from_state(variant.reduction, variant.n_features, variant.encoding, content["reducer"])
     sample_shape = tuple(card["image_shape"]) if variant.takes_images else (variant.n_features,)
-    student = make_student(variant, sample_shape, n_classes, recipe["layers"],
-                           training_shots=recipe.get("training_shots", 0), shift=recipe.get("shift", math.pi / 4))
-    student.load_state_dict(content["weights"])
     norm = content["normalisation"]
+    student = make_student(variant, sample_shape, n_classes, recipe["layers"],
+                           training_shots=recipe.get("training_shots", 0), shift=recipe.get("shift", math.pi / 4),
+                           pixel_stats=(norm["mean"], norm["std"]))
+    student.load_state_dict(content["weights"])
     classifier = StudentClassifier(card, student, reducer, norm["mean"], norm["std"])
     classifier.example_images = content["example_images"]  # a few test images: the MLflow model's input example
     return classifier

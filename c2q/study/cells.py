@@ -147,12 +147,13 @@ def self_teacher(student: str, splits: dict[str, Split], rows: torch.Tensor, val
 
 
 def train_arms(arms: list[Arm], splits: dict[str, Split], teachers: Teachers, *, size, seed: int, val_rows,
-               hyper: dict, recipe_for, desc: str, checkpoint=None, keys=None, monitor_per_class: int | None = None,
-               self_logits=None) -> list[dict]:
+               hyper: dict, recipe_for, desc: str, pixel_stats, checkpoint=None, keys=None,
+               monitor_per_class: int | None = None, self_logits=None) -> list[dict]:
     """Train arms of one student and class subset side by side; one result dict per arm, in order.
 
     `val_rows(val labels) -> indices` picks the validation subset; `hyper` holds the student's
-    construction keys (layers, simulator, training_shots, shift); `recipe_for(n_train_rows)` gives the
+    construction keys (layers, simulator, training_shots, shift) and `pixel_stats` the images'
+    standardisation (the split file's mean and std); `recipe_for(n_train_rows)` gives the
     recipe; `self_logits(make, splits, rows, val, recipe) -> logits` trains or reads the self-teacher
     when an arm needs it. With `monitor_per_class`, the first that many test images
     per class are scored at every validation pass (the notebooks' choice of epoch on the test set).
@@ -167,7 +168,7 @@ def train_arms(arms: list[Arm], splits: dict[str, Split], teachers: Teachers, *,
     n_classes = len(classes) if classes else int(flat["train"].y.max()) + 1
 
     def make(n: int):
-        return make_student(variant, shape, n, **hyper)
+        return make_student(variant, shape, n, **hyper, pixel_stats=pixel_stats)
 
     recipe = recipe_for(len(rows))
     torch.manual_seed(seed)
