@@ -18,6 +18,7 @@ import yaml
 from c2q.core.config import schema_problems
 from c2q.core.errors import ParamsError
 from c2q.study.config import StudyParams, load_study_params
+from c2q.study.report import notebooks_baselines, notebooks_gains
 from tests.conftest import REPO, mirror_path, set_key
 from tests.pipeline_utils import (MAP_ARMS, MNIST_CAP, NOTEBOOK_ARMS, QUICK_HYBRID, QUICK_STUDENT, SMALL_STUDY,
                                   WHOLE_VAL_ARMS, make_repo, run, set_params)
@@ -111,6 +112,7 @@ def test_study_runs_after_the_main_splits_and_reports_every_training(study):
         assert title in report
     baselines = pd.read_csv(repo / "study/results/notebooks_baselines.csv")
     assert set(baselines["regime"]) == {"batched", "as_run"} and set(baselines["shots"]) == {0, 500}
+    assert (baselines["collapsed"] <= baselines["seeds"]).all()
     paper = pd.read_csv(repo / "study/results/paper_averages.csv").set_index("runs")["gain"]
     assert paper["every notebook"] == pytest.approx(0.7589, abs=1e-4)  # the paper's +0.80 on MNIST, from its notebooks
     assert paper["without defective notebooks"] == pytest.approx(0.7912, abs=1e-4)
@@ -250,3 +252,18 @@ def test_the_notebooks_regime_refuses_images_its_cnn_cannot_take(tmp_path):
     with pytest.raises(ParamsError) as err:
         load_study_params(path)
     assert "notebooks.configurations[0]: cnn-hadamard-q3 on digits" in str(err.value) and "16x16" in str(err.value)
+
+
+def test_the_notebooks_tables_count_the_seeds_that_never_learned():
+    """A collapsed seed (under 2x chance on the notebooks' test images) is counted, not averaged away."""
+    def row(role, seed, accuracy, teacher="none"):
+        return {"regime": "as_run", "dataset": "mnist", "classes": "0,1,2,3,4,5,6,7", "student": "cnn-hadamard-q3",
+                "qubits": 3, "shots": 3000, "role": role, "teacher": teacher, "seed": seed, "teacher_seed": seed % 3,
+                "test_subset_error_chosen_on_test": 1 - accuracy, "test_subset_error": 1 - accuracy}
+    records = pd.DataFrame([row("baseline", 0, 0.94), row("baseline", 1, 0.15), row("baseline", 2, 0.249),
+                            row("distilled", 0, 0.95, "lenet"), row("distilled", 1, 0.93, "lenet"),
+                            row("distilled", 2, 0.13, "lenet")])
+    baselines = notebooks_baselines(records)
+    assert baselines["collapsed"].tolist() == [2]  # 15 % and 24.9 % are under 2 x 12.5 %
+    gains = notebooks_gains(records)
+    assert set(gains["baseline_collapsed"]) == {2} and set(gains["collapsed"]) == {1} and set(gains["seeds"]) == {3}

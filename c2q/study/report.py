@@ -166,6 +166,17 @@ NOTEBOOK_CELL = ["regime", "dataset", "classes", "student", "teacher"]
 SELECTIONS = {"on test (the notebooks' way)": "test_subset_error_chosen_on_test", "on validation": "test_subset_error"}
 
 
+COLLAPSE_TIMES_CHANCE = 2  # a training never better than this many times chance on the notebooks' test images
+
+
+def collapsed(records: pd.DataFrame) -> pd.Series:
+    """Trainings that never learned: best-epoch accuracy on the notebooks' test images (chosen on them) under
+    COLLAPSE_TIMES_CHANCE x chance. The notebooks' recipe does this in some seeds (pi * tanh saturates: every
+    angle at +-pi, every bitstring at 1/2^Q; CHANGELOG #29), which a mean over seeds would hide."""
+    n_classes = records["classes"].astype(str).str.count(",") + 1
+    return (1 - records["test_subset_error_chosen_on_test"]) < COLLAPSE_TIMES_CHANCE / n_classes
+
+
 def _baselines(records: pd.DataFrame, column: str, index: list[str]) -> pd.Series:
     return records[records["role"] == "baseline"].set_index(index)[column]
 
@@ -180,8 +191,13 @@ def notebooks_gains(records: pd.DataFrame) -> pd.DataFrame:
         for key, cell in distilled.groupby(NOTEBOOK_CELL, sort=False):
             b = base.loc[[(*key[:4], s) for s in cell["seed"]]].to_numpy() * 100
             d = cell[column].to_numpy() * 100
+            base_collapsed = collapsed(records[records["role"] == "baseline"]).to_numpy()
+            base_rows = records[records["role"] == "baseline"].set_index(NOTEBOOK_CELL[:4] + ["seed"]).index
+            b_collapsed = pd.Series(base_collapsed, index=base_rows).loc[[(*key[:4], s) for s in cell["seed"]]]
             rows.append({**dict(zip(NOTEBOOK_CELL, key)), "selection": selection, "baseline_error": b.mean(),
-                         "error": d.mean(), **_row(grouped_mean(b - d, cell["teacher_seed"].to_numpy()))})
+                         "error": d.mean(), "seeds": len(cell), "baseline_collapsed": int(b_collapsed.sum()),
+                         "collapsed": int(collapsed(cell).sum()),
+                         **_row(grouped_mean(b - d, cell["teacher_seed"].to_numpy()))})
     return with_holm(pd.DataFrame(rows))
 
 
@@ -223,7 +239,8 @@ def notebooks_baselines(records: pd.DataFrame) -> pd.DataFrame:
         accuracy = 100 * (1 - data["test_subset_error_chosen_on_test"])
         printed = _printed_baseline(dataset, str(classes), int(data["qubits"].iloc[0]))
         rows.append({"regime": regime, "dataset": dataset, "classes": classes, "student": student,
-                     "shots": int(data["shots"].iloc[0]), "seeds": len(data), "accuracy": accuracy.mean(),
+                     "shots": int(data["shots"].iloc[0]), "seeds": len(data), "collapsed": int(collapsed(data).sum()),
+                     "accuracy": accuracy.mean(),
                      "accuracy_sd": accuracy.std(ddof=1) if len(data) > 1 else float("nan"),
                      "accuracy_min": accuracy.min(), "accuracy_max": accuracy.max(),
                      "notebook": printed.best if printed else None, "notebook_defect": printed.defect if printed else None})
@@ -307,15 +324,21 @@ def markdown(t: dict[str, pd.DataFrame]) -> str:
     out += [] if baselines.empty else _table("The notebooks' baselines against what the notebooks printed",
                  "Best-epoch accuracy (%) on the notebooks' test images, chosen on them as the notebooks did: mean ± "
                  "standard deviation [min, max] over student seeds; the notebook's printed value from its one "
-                 "unseeded run.",
-                 ["regime", "dataset", "classes", "student", "shots", "seeds", "accuracy (%)", "notebook (%)"],
-                 [[r.regime, r.dataset, r.classes, r.student, r.shots or "exact", r.seeds, _accuracy(r), _printed(r)]
+                 f"unseeded run. Collapsed: seeds never better than {COLLAPSE_TIMES_CHANCE}x chance (every bitstring "
+                 "at 1/2^Q from the first epoch on).",
+                 ["regime", "dataset", "classes", "student", "shots", "seeds", "collapsed", "accuracy (%)",
+                  "notebook (%)"],
+                 [[r.regime, r.dataset, r.classes, r.student, r.shots or "exact", r.seeds, r.collapsed, _accuracy(r),
+                   _printed(r)]
                   for r in baselines.itertuples()])
-    out += [] if notebooks.empty else _table("The notebooks' regime, each configuration", _survivors(notebooks),
+    out += [] if notebooks.empty else _table("The notebooks' regime, each configuration",
+                  f"Error (%) on the notebooks' test images; collapsed: of the seeds, the baseline's and the distilled "
+                  f"student's never better than {COLLAPSE_TIMES_CHANCE}x chance. " + _survivors(notebooks),
                   ["regime", "dataset", "classes", "student", "teacher", "epoch chosen", "baseline (%)",
-                   "distilled (%)", *TESTED],
+                   "distilled (%)", "collapsed (baseline, distilled)", *TESTED],
                   [[r.regime, r.dataset, r.classes, r.student, r.teacher, r.selection, f"{r.baseline_error:.2f}",
-                    f"{r.error:.2f}", *_tested(r)] for r in notebooks.itertuples()])
+                    f"{r.error:.2f}", f"{r.baseline_collapsed}, {r.collapsed} of {r.seeds}", *_tested(r)]
+                   for r in notebooks.itertuples()])
     distill, controls, versus, quantum = (t[k] for k in ("distillation", "controls", "versus_controls",
                                                          "quantum_vs_classical"))
     out += _table("Distillation against the tuned baseline, by training size",
