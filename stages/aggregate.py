@@ -80,7 +80,8 @@ def off_simulator(evaluation: dict) -> dict:
     return {
         "test_error_shots": evaluation["test_error_shots"], "shots": noise["shots"], "images": noise["images"],
         "subset_exact": noise["test_error_exact"], "subset_device": noise["test_error_device"],
-        "subset_noisy": noise["test_error_noisy"], "noise": noise["noise"], "device": noise["device"],
+        "subset_noisy": noise["test_error_noisy"], "subset_mitigated": noise["test_error_noisy_mitigated"],
+        "noise": noise["noise"], "device": noise["device"],
         "depth": noise["device_circuit"]["depth"], "two_qubit_gates": noise["device_circuit"]["two_qubit_gates"],
         "strengths": noise["depolarising"]["strengths"], "sweep": noise["depolarising"]["test_error"],
     }

@@ -31,11 +31,12 @@ def _write(path, obj):
 
 
 def _noisy(exact: float, degradation: float) -> dict:
-    """A noisy evaluation whose device and depolarising (x1) errors are `degradation` above the exact error;
-    x4 twice that."""
+    """A noisy evaluation whose device and depolarising (x1) errors are `degradation` above the exact error,
+    half that once readout is mitigated; x4 twice that."""
     return {"shots": 2000, "images": 20, "noise": "fake_guadalupe", "device": "fake_guadalupe",
             "test_error_exact": exact, "test_error_shots": exact, "test_error_device": exact + degradation,
-            "test_error_noisy": exact + degradation, "device_circuit": {"depth": 90, "two_qubit_gates": 40},
+            "test_error_noisy": exact + degradation, "test_error_device_mitigated": exact + degradation / 2,
+            "test_error_noisy_mitigated": exact + degradation / 2, "device_circuit": {"depth": 90, "two_qubit_gates": 40},
             "depolarising": {"strengths": [0.0, 1.0, 4.0],
                              "test_error": [exact, exact + degradation, exact + 2 * degradation]}}
 
@@ -173,6 +174,7 @@ def test_off_simulator_table_puts_exact_shot_and_noisy_errors_side_by_side(aggre
     assert row["exact_error"] == pytest.approx(31.0) and row["shots_error"] == pytest.approx(32.0)
     assert row["noisy_error"] == pytest.approx(31.0 + 21.0) and row["noisy_error_std"] == pytest.approx(2.0)
     assert row["noisy_subset_half_width"] == pytest.approx(100 * 1.96 * (0.52 * 0.48 / 20) ** 0.5, abs=1e-3)
+    assert row["mitigated_error"] == pytest.approx(31.0 + 10.5) and row["mitigated_error_std"] == pytest.approx(1.5)
     assert row["two_qubit_gates"] == 40
     markdown = (aggregated / "metrics/error_table.md").read_text()
     assert "Off the simulator" in markdown and "| mnist | fc-amplitude-q4 | distilled (lenet) | 29.00 ± 1.00 |" in markdown

@@ -7,6 +7,8 @@ frequencies where others read <Z>: c2q.offsim.shots.Readout):
 - `test_error_device`: the circuit compiled to the fake device and run with its noise, same shots;
 - the depolarising model at every strength, same shots (compiled all-to-all);
 - `test_error_noisy`: the device's error, or the depolarising model's at strength 1 (`noise.model`);
+- `test_error_device_mitigated`, `test_error_noisy_mitigated`: the same once readout errors are mitigated
+  (c2q.offsim.mitigation: the calibration-matrix method, calibrated with the same shot count);
 and the compiled circuits' depth and two-qubit gates.
 """
 
@@ -20,9 +22,13 @@ from torch import nn
 
 from c2q.models.circuits import QuantumLayer
 from c2q.models.hybrid import HybridStudent
-from c2q.offsim.noise import circuit_cost, compile_circuit, depolarising, device_noise, fake_device, noisy_probabilities
+from c2q.offsim.mitigation import calibrate, mitigate
+from c2q.offsim.noise import (Compiled, Noise, circuit_cost, compile_circuit, depolarising, device_noise, fake_device,
+                              noisy_probabilities)
 from c2q.offsim.qasm import encoding_angles, hadamard_template, student_template
-from c2q.offsim.shots import exact_probabilities, readout
+from c2q.offsim.shots import exact_probabilities, readout, sample_frequencies
+
+CALIBRATION_STREAM = 1  # the calibration's shots come from a stream of their own
 
 
 def is_quantum(model: nn.Module) -> bool:
@@ -58,12 +64,20 @@ def evaluate_on_hardware(model: nn.Module, x: torch.Tensor, labels: torch.Tensor
     template, angles = circuit_inputs(model, x)
     read, rng = readout(model), np.random.default_rng((seed, shots))
 
-    def error(probabilities: np.ndarray) -> float:
-        return read.error(read.sample(probabilities, shots, rng), labels)
+    def error(frequencies: np.ndarray) -> float:
+        return read.error(read.exact(frequencies), labels)
+
+    def measure(probabilities: np.ndarray) -> np.ndarray:  # what `shots` bitstrings per image read
+        return sample_frequencies(probabilities, shots, rng)
+
+    def mitigated_error(compiled: Compiled, frequencies: np.ndarray, noise: Noise) -> float:
+        """The error of the same bitstrings once readout is mitigated, calibrated with shots of its own."""
+        return error(mitigate(frequencies, calibrate(compiled, noise, shots, calibration_rng)))
 
     exact = exact_probabilities(model, x).numpy()
+    shots_error = error(measure(exact))
     on_device = compile_circuit(template, target.backend, seed)
-    device_p = noisy_probabilities(on_device, angles, target.noise, seed)
+    device_read = measure(noisy_probabilities(on_device, angles, target.noise, seed))
     all_to_all = compile_circuit(template, seed=seed)
     dep = noise_cfg.depolarising
 
@@ -71,19 +85,27 @@ def evaluate_on_hardware(model: nn.Module, x: torch.Tensor, labels: torch.Tensor
         return exact if s == 0 else noisy_probabilities(all_to_all, angles,
                                                         depolarising(dep.p1, dep.p2, dep.readout, s), seed)
 
-    sweep = [error(at_strength(s)) for s in dep.strengths]
+    strength_read = [measure(at_strength(s)) for s in dep.strengths]
+    sweep = [error(f) for f in strength_read]
+    calibration_rng = np.random.default_rng((seed, shots, CALIBRATION_STREAM))
+    device_mitigated = mitigated_error(on_device, device_read, target.noise)
     out = {
         "images": len(labels),
         "shots": shots,
         "test_error_exact": read.error(read.exact(exact), labels),
-        "test_error_shots": error(exact),
+        "test_error_shots": shots_error,
         "device": target.name,
-        "test_error_device": error(device_p),
+        "test_error_device": error(device_read),
+        "test_error_device_mitigated": device_mitigated,
         "device_circuit": circuit_cost(on_device),
         "depolarising": {"strengths": list(dep.strengths), "test_error": sweep, "circuit": circuit_cost(all_to_all)},
     }
     if noise_cfg.model == "device":
         out["noise"], out["test_error_noisy"] = target.name, out["test_error_device"]
+        out["test_error_noisy_mitigated"] = device_mitigated
     else:  # params' check makes sure strength 1 is swept
-        out["noise"], out["test_error_noisy"] = "depolarising x1", sweep[list(dep.strengths).index(1.0)]
+        one = list(dep.strengths).index(1.0)
+        out["noise"], out["test_error_noisy"] = "depolarising x1", sweep[one]
+        out["test_error_noisy_mitigated"] = mitigated_error(
+            all_to_all, strength_read[one], depolarising(dep.p1, dep.p2, dep.readout, 1.0))
     return out

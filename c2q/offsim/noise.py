@@ -131,17 +131,26 @@ def circuit_cost(compiled: Compiled) -> dict[str, int]:
 def noisy_probabilities(compiled: Compiled, angles: np.ndarray, noise: Noise, seed: int = 0) -> np.ndarray:
     """(N, 2^Q) noisy output distributions of the compiled student for N inputs' encoding angles (N, P),
     basis index in our order (wire 0 most significant)."""
+    return simulate([bind(compiled.circuit, row) for row in angles], compiled.measured, noise, seed)
+
+
+def simulate(circuits: list[QuantumCircuit], measured: list[int], noise: Noise, seed: int = 0) -> np.ndarray:
+    """(N, 2^Q) distributions of the physical qubits `measured` after each circuit, with the noise model's
+    gate errors (density matrix) and then its readout confusion."""
     from qiskit_aer import AerSimulator
 
-    measured = compiled.circuit.copy()
-    measured.save_probabilities(compiled.measured)
+    saved = []
+    for circuit in circuits:
+        circuit = circuit.copy()
+        circuit.save_probabilities(measured)
+        saved.append(circuit)
     # inputs run in parallel on all cores (0: Aer's choice), which alone would leave one idle for small circuits
     simulator = AerSimulator(method="density_matrix", noise_model=noise.model, seed_simulator=seed,
                              max_parallel_experiments=0)
-    result = simulator.run([bind(measured, row) for row in angles]).result()
-    matrices = noise.readout(compiled.measured)
+    result = simulator.run(saved).result()
+    matrices = noise.readout(measured)
     return np.stack([apply_readout(np.asarray(result.data(i)["probabilities"]), matrices)
-                     for i in range(len(angles))])
+                     for i in range(len(saved))])
 
 
 def apply_readout(probabilities: np.ndarray, matrices: np.ndarray) -> np.ndarray:

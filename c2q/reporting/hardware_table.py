@@ -4,7 +4,8 @@
 variant, role, teacher, seed, `test_error` on the whole test set (student
 stage), and from stage evaluate, `test_error_shots` on the whole test set and, on the noisy
 subset: `subset_exact`, `subset_device`, `subset_noisy` (the device's, or the
-depolarising model's at strength 1: `noise`), `images`, `shots`, `device`,
+depolarising model's at strength 1: `noise`), `subset_mitigated` (the same with
+readout errors mitigated), `images`, `shots`, `device`,
 `depth`, `two_qubit_gates` (compiled to the device), `strengths` and
 `sweep` (errors at each depolarising strength). Errors are fractions here, percent in the tables.
 """
@@ -46,6 +47,7 @@ def hardware_table(records: pd.DataFrame) -> pd.DataFrame:
         exact, exact_std = _pm(group["test_error"])
         shots, shots_std = _pm(group["test_error_shots"])
         noisy, noisy_std = _pm(group["subset_noisy"])
+        mitigated, mitigated_std = _pm(group["subset_mitigated"])
         subset_exact, _ = _pm(group["subset_exact"])
         images = int(group["images"].iloc[0])
         rows.append({
@@ -56,6 +58,7 @@ def hardware_table(records: pd.DataFrame) -> pd.DataFrame:
             "subset_exact_error": subset_exact,
             "noisy_error": noisy, "noisy_error_std": noisy_std,
             "noisy_subset_half_width": subset_half_width(noisy / 100, images),
+            "mitigated_error": mitigated, "mitigated_error_std": mitigated_std,
             "device": group["device"].iloc[0],
             "depth": float(group["depth"].mean()), "two_qubit_gates": float(group["two_qubit_gates"].mean()),
         })
@@ -101,14 +104,16 @@ def to_markdown(table: pd.DataFrame, gains: pd.DataFrame) -> str:
     first = table.iloc[0]
     lines = [f"Off the simulator: test error % (mean ± std over seeds). Exact and {first['shots']:,}-shot on the "
              f"whole test set; noisy ({first['noise']}, {first['shots']:,} shots) on {first['images']} stratified "
-             f"test images, the same for every student (± the interval that size implies); depth and two-qubit "
-             f"gates of the circuit compiled to {first['device']}.", "",
-             "| dataset | student | trained | exact % | shots % | noisy % | noisy subset ± | depth | 2q gates |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+             f"test images, the same for every student (± the interval that size implies), and with its readout "
+             f"errors mitigated (calibration matrices); depth and two-qubit gates of the circuit compiled to "
+             f"{first['device']}.", "",
+             "| dataset | student | trained | exact % | shots % | noisy % | noisy subset ± | mitigated % | depth | "
+             "2q gates |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in table.to_dict("records"):
         errors = [mean_std(r[f"{kind}_error"], r[f"{kind}_error_std"]) for kind in ("exact", "shots", "noisy")]
         lines.append(f"| {r['dataset']} | {r['student']} | {_label(r['role'], r['teacher'])} | "
                      f"{' | '.join(errors)} | {r['noisy_subset_half_width']:.1f} | "
+                     f"{mean_std(r['mitigated_error'], r['mitigated_error_std'])} | "
                      f"{r['depth']:.0f} | {r['two_qubit_gates']:.0f} |")
     if gains.empty:
         return "\n".join(lines) + "\n"
