@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from c2q.core.accelerator import resolve_device
 from c2q.core.runtime import keep_freed_memory
 from c2q.core.variants import parse_student
-from c2q.models.circuits import cnot_ring_permutation, run_fused, run_torchquantum, z_signs
+from c2q.models.circuits import entangler_permutation, run_fused, run_torchquantum, z_signs
 from c2q.models.student import Student
 from c2q.models.teachers import build_teacher
 
@@ -81,7 +81,7 @@ def _circuit_step(expectations: Callable[[torch.Tensor, torch.Tensor], torch.Ten
 
 
 def fused(qubits: int, batch: int):
-    perm, signs = cnot_ring_permutation(qubits), z_signs(qubits)
+    perm, signs = entangler_permutation(qubits), z_signs(qubits)
     return _circuit_step(lambda s, t: run_fused(s, t, perm, signs), qubits, batch)
 
 

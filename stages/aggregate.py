@@ -74,10 +74,14 @@ def collect(datasets: list[str], teacher_files: list[Path],
 
 
 def off_simulator(evaluation: dict) -> dict:
-    """A quantum student's numbers for c2q.reporting.hardware_table: its shot error on the test set and its
-    noisy evaluation on the subset (stage evaluate)."""
+    """A quantum student's numbers for c2q.reporting.hardware_table: its shot error on the test set, its
+    noisy evaluation on the subset and a -chain student's on many images (stage evaluate)."""
     noise = evaluation["noisy_subset"]
+    model = evaluation.get("noisy_model")  # a -chain student's: many images under the calibrated model
     return {
+        **({"model_images": model["images"], "model_exact": model["test_error_exact"],
+            "model_noisy": model["test_error_noisy"], "model_mitigated": model["test_error_noisy_mitigated"]}
+           if model else {}),
         "test_error_shots": evaluation["test_error_shots"], "shots": noise["shots"], "images": noise["images"],
         "subset_exact": noise["test_error_exact"], "subset_device": noise["test_error_device"],
         "subset_noisy": noise["test_error_noisy"], "subset_mitigated": noise["test_error_noisy_mitigated"],

@@ -9,7 +9,9 @@ distilled alike, it writes:
   each image's <Z> comes from `evaluate.shots` sampled bitstrings (whole test
   set), and its noisy evaluation on one stratified subset of the test images
   shared by every student (c2q.offsim.hardware);
-and one nested MLflow run. A `-classical` control has no circuit: no shots, no
+and one nested MLflow run. A `-chain` student is also evaluated on `noise.chain_images_per_class` test images
+under the device's calibrated noise by the batched density matrix (`noisy_model`: exact, noisy and
+mitigated errors on those images). A `-classical` control has no circuit: no shots, no
 noise, and a QASM file that says so. The paper notebooks' student (cnn-hadamard-q<Q>)
 has a circuit per image and no trained one: its QASM file is the first test
 image's circuit, its shots estimate its bitstring frequencies, and its confusion
@@ -28,9 +30,10 @@ from c2q.core.accelerator import resolve_device
 from c2q.core.config import load_params, select
 from c2q.core.io import atomic_path, load_json, save_json
 from c2q.core.variants import parse_student
-from c2q.data.splits import Split, load_splits, per_class_subset
+from c2q.data.splits import Split, load_splits, per_class_subset, take
 from c2q.models.hybrid import HybridStudent
-from c2q.offsim.hardware import Target, circuit_inputs, evaluate_on_hardware, is_quantum
+from c2q.offsim.hardware import Target, circuit_inputs, evaluate_chain_under_noise, evaluate_on_hardware, is_chain, \
+    is_quantum
 from c2q.offsim.qasm import hybrid_qasm3, to_qasm3
 from c2q.offsim.shots import errors_with_shots
 from c2q.reporting.figures import plot_confusion
@@ -82,18 +85,24 @@ def circuit_qasm(model, test: Split) -> str:
         _, angles = circuit_inputs(model, test.x[:1])
         header, rest = hybrid_qasm3(angles[0]).split("\n", 1)
         return f"{header}\n{HYBRID_QASM_NOTE}{rest}"
-    return to_qasm3(model.core.theta.detach().double().numpy()) if is_quantum(model) else CLASSICAL_QASM
+    if not is_quantum(model):
+        return CLASSICAL_QASM
+    return to_qasm3(model.core.theta.detach().double().numpy(), model.core.entangler)
 
 
-def off_simulator(model, test: Split, noisy: tuple[torch.Tensor, torch.Tensor], seed: int, cfg,
-                  target: Target) -> dict:
-    """A quantum student's finite-shot errors on the whole test set (the first count is the headline) and
-    its noisy evaluation on the shared subset."""
+def off_simulator(model, test: Split, subsets: dict[str, torch.Tensor], seed: int, cfg, target: Target) -> dict:
+    """A quantum student's finite-shot errors on the whole test set (the first count is the headline), its
+    noisy evaluation on the shared subset and, for a -chain student, on the larger one (`subsets`: rows of
+    the test split)."""
     errors = errors_with_shots(model, test.x, test.y, cfg.shot_counts, seed)
-    return {"test_error_shots": errors[cfg.shot_counts[0]],
-            "test_error_by_shots": {str(s): e for s, e in errors.items()},
-            "noisy_subset": evaluate_on_hardware(model, *noisy, shots=cfg.shot_counts[0], seed=seed,
-                                                 target=target, noise_cfg=cfg.noise)}
+    shots, noisy, chain = cfg.shot_counts[0], take(test, subsets["noisy"]), take(test, subsets["chain"])
+    out = {"test_error_shots": errors[shots], "test_error_by_shots": {str(s): e for s, e in errors.items()},
+           "noisy_subset": evaluate_on_hardware(model, noisy.x, noisy.y, shots=shots, seed=seed, target=target,
+                                                noise_cfg=cfg.noise)}
+    if is_chain(model):
+        out["noisy_model"] = evaluate_chain_under_noise(model, chain.x, chain.y, shots=shots, seed=seed,
+                                                        noise=target.chain(model.core.qubits))
+    return out
 
 
 def main(argv: list[str]) -> None:
@@ -113,11 +122,11 @@ def main(argv: list[str]) -> None:
         class_names = [c["name"] for c in load_json(paths.meta_file(args.dataset))["classes"]]
         target = Target(cfg.noise.device) if any(not parse_student(s).classical for s in features) else None
         device = resolve_device(params.device)
-        tests, noisy = {}, {}
+        tests, subsets = {}, {}
         for student, path in features.items():
             tests[student] = test = load_splits(path)["test"]
-            subset = per_class_subset(test.y, cfg.noise.images_per_class, SUBSET_SEED)
-            noisy[student] = (test.x[subset], test.y[subset])
+            subsets[student] = {"noisy": per_class_subset(test.y, cfg.noise.images_per_class, SUBSET_SEED),
+                                "chain": per_class_subset(test.y, cfg.noise.chain_images_per_class, SUBSET_SEED)}
         for (student, role, seed, teacher), i in tqdm(list(zip(todo, ids)), desc=run_name(args), disable=None):
             test = tests[student]
             model = load_student(paths.student_model(*i), device).student
@@ -129,7 +138,7 @@ def main(argv: list[str]) -> None:
                 qasm = circuit_qasm(model, test)
             with atomic_path(paths.student_qasm(*i)) as tmp:
                 tmp.write_text(qasm)
-            result = off_simulator(model, test, noisy[student], seed, cfg, target) if is_quantum(model) else \
+            result = off_simulator(model, test, subsets[student], seed, cfg, target) if is_quantum(model) else \
                 {"test_error_shots": None}
             record(tracker, name, logged, result, i, target)
             save_json(result, paths.evaluation_metrics(*i))
@@ -153,6 +162,9 @@ def record(tracker, name: str, logged: dict, result: dict, ids: tuple, target: T
         print(f"{name}: {noisy['shots']} shots {result['test_error_shots']:.4f} on the test set; error exact "
               f"{noisy['test_error_exact']:.3f}, {target.name} {noisy['test_error_device']:.3f} on "
               f"{noisy['images']} images", flush=True)
+    if chain := result.get("noisy_model"):
+        print(f"{name}: {chain['device']} model on {chain['images']} images: error exact {chain['test_error_exact']:.3f}, "
+              f"noisy {chain['test_error_noisy']:.3f}, mitigated {chain['test_error_noisy_mitigated']:.3f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -41,8 +41,9 @@ from stages import run, stage_name
 # them equal), and a change to any of them trains every arm again.
 CODE = ("stages/study_train.py", "c2q/core/io.py", "c2q/core/methods.py", "c2q/core/names.py",
         "c2q/core/schedules.py", "c2q/core/variants.py", "c2q/data/splits.py", "c2q/models/circuits.py",
-        "c2q/models/hybrid.py", "c2q/models/student.py", "c2q/study/arms.py", "c2q/study/cells.py",
-        "c2q/training/distill.py", "c2q/training/engine.py", "c2q/training/reuse.py", "c2q/training/scoring.py")
+        "c2q/models/hybrid.py", "c2q/models/noise_injection.py", "c2q/models/student.py", "c2q/study/arms.py",
+        "c2q/study/cells.py", "c2q/training/distill.py", "c2q/training/engine.py", "c2q/training/reuse.py",
+        "c2q/training/scoring.py")
 
 
 HYBRID_KEYS = ("lr", "epochs", "shift")  # what the notebooks' regimes take from params.yaml's `hybrid`

@@ -35,7 +35,10 @@ from c2q.core.io import load_json, load_tensors, save_json, save_torch
 from c2q.core.variants import StudentVariant, parse_student
 from c2q.data.reduce import REDUCER_PREFIX
 from c2q.data.splits import Split, per_class_subset, splits_of
+from c2q.models.noise_injection import PauliNoise
 from c2q.models.student import make_student
+from c2q.offsim.calibration import chain_noise
+from c2q.offsim.noise import fake_device
 from c2q.serving.classifier import package
 from c2q.tracking.models import log_student
 from c2q.tracking.runs import stage_run
@@ -47,11 +50,12 @@ from stages import run, stage_name
 
 # The code a training's result depends on: dvc.yaml lists the same files for this stage (a test holds
 # them equal), and a change to any of them trains every seed again.
-CODE = ("stages/train_student.py", "c2q/core/accelerator.py", "c2q/core/device_names.py", "c2q/core/io.py",
-        "c2q/core/methods.py", "c2q/core/names.py", "c2q/core/schedules.py", "c2q/core/variants.py",
-        "c2q/core/version.py", "c2q/data/reduce.py", "c2q/data/splits.py", "c2q/models/circuits.py",
-        "c2q/models/hybrid.py", "c2q/models/student.py", "c2q/serving/classifier.py", "c2q/training/distill.py",
-        "c2q/training/engine.py", "c2q/training/reuse.py", "c2q/training/scoring.py")
+CODE = ("stages/train_student.py", "c2q/core/accelerator.py", "c2q/core/device_names.py", "c2q/core/devices.py",
+        "c2q/core/io.py", "c2q/core/methods.py", "c2q/core/names.py", "c2q/core/schedules.py",
+        "c2q/core/variants.py", "c2q/core/version.py", "c2q/data/reduce.py", "c2q/data/splits.py",
+        "c2q/models/circuits.py", "c2q/models/hybrid.py", "c2q/models/noise_injection.py", "c2q/models/student.py",
+        "c2q/offsim/calibration.py", "c2q/offsim/noise.py", "c2q/offsim/qasm.py", "c2q/serving/classifier.py",
+        "c2q/training/distill.py", "c2q/training/engine.py", "c2q/training/reuse.py", "c2q/training/scoring.py")
 # What a model file needs of a features file besides the features (stage reduce).
 PACKAGED = ("mean", "std", "example_x")
 
@@ -60,7 +64,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("role", choices=["baseline", "distilled"])
     ap.add_argument("dataset")
-    ap.add_argument("student", help="variant name <reduction>-<encoding>-q<qubits>[-classical]")
+    ap.add_argument("student", help="variant name <reduction>-<encoding>-q<qubits>[-chain][-nat][-classical]")
     ap.add_argument("--teacher", help="required for the distilled role")
     args = ap.parse_args(argv)
     if (args.role == "distilled") != (args.teacher is not None):
@@ -73,7 +77,7 @@ def run_name(args: argparse.Namespace) -> str:
 
 
 def params_read(args: argparse.Namespace) -> list[str]:
-    return ["device", "student", "hybrid", "seeds", "data.train_per_class"] + (
+    return ["device", "student", "hybrid", "seeds", "data.train_per_class", "evaluate.noise.device"] + (
         ["distill.method", "distill.temperature", "distill.alpha"] if args.teacher else [])
 
 
@@ -184,9 +188,10 @@ def module_shape(params: Params) -> dict:
 
 
 def key_params(variant: StudentVariant, logged: dict) -> dict:
-    """The params in a training's key: those the stage reads, less the seed list (each key holds its own seed)
-    and the recipe the student does not train with (`student` for the notebooks' student, else `hybrid`)."""
-    unused = {"seeds", "student" if variant.hybrid else "hybrid"}
+    """The params in a training's key: those the stage reads, less the seed list (each key holds its own seed),
+    the recipe the student does not train with (`student` for the notebooks' student, else `hybrid`) and,
+    unless it trains under noise (-nat), the device."""
+    unused = {"seeds", "student" if variant.hybrid else "hybrid"} | (set() if variant.noise_aware else {"evaluate"})
     return {k: v for k, v in logged.items() if k not in unused}
 
 
@@ -200,6 +205,11 @@ def recipe_for(variant: StudentVariant, params: Params, n: int) -> Recipe:
     return Recipe.for_epochs(cfg.epochs, cfg.batch_size, cfg.lr, n)
 
 
+def training_noise(device: str, qubits: int) -> PauliNoise:
+    """What a -nat student trains under: the device's calibrated noise on its best line of qubits, twirled."""
+    return chain_noise(device, fake_device(device), qubits).pauli()
+
+
 def ids(args: argparse.Namespace, seed: int) -> tuple:
     """The arguments of a training's paths (c2q.paths.student_*)."""
     return args.role, args.dataset, args.student, seed, args.teacher
@@ -211,10 +221,11 @@ def train_seeds(args, params: Params, seeds: list[int], keys: list[str], splits:
     share and one Trained per seed. `pixel_stats`: the features file's standardisation (mean, std)."""
     cfg, variant, train = params.student, parse_student(args.student), splits["train"]
     device = resolve_device(params.device)
+    noise = training_noise(params.evaluate.noise.device, variant.qubits) if variant.noise_aware else None
 
     def student() -> nn.Module:
         return make_student(variant, train.x[0].shape, n_classes, cfg.layers, cfg.simulator,
-                            params.hybrid.training_shots, params.hybrid.shift, pixel_stats=pixel_stats)
+                            params.hybrid.training_shots, params.hybrid.shift, pixel_stats=pixel_stats, noise=noise)
 
     model, inits, trainings = student(), [], []
     for seed in seeds:

@@ -183,8 +183,9 @@ def evaluated(trained):
         logits = model(test.x)
         evaluate.write_confusion("hybrid", root / "confusion.json", logits, test, names)
         qasm = evaluate.circuit_qasm(model, test)
-    noisy = test.x[::5], test.y[::5]
-    result = evaluate.off_simulator(model, test, noisy, 0, params.evaluate, Target("fake_manila"))
+    every_fifth = torch.arange(0, len(test), 5)
+    result = evaluate.off_simulator(model, test, {"noisy": every_fifth, "chain": every_fifth}, 0, params.evaluate,
+                                    Target("fake_manila"))
     return root, model, test, logits, qasm, result
 
 

@@ -167,6 +167,7 @@ class NoiseParams(_Section):
     model: Literal["device", "depolarising"]
     device: Literal[tuple(DEVICES)]
     images_per_class: PerClass
+    chain_images_per_class: PerClass
     depolarising: DepolarisingParams
 
 
@@ -261,6 +262,11 @@ def _cross_checks(raw: dict, invalid: set[str]) -> list[str]:
             if not v.classical and v.qubits > DEVICES[device].qubits:
                 problems.append(f"evaluate.noise.device: {device} has {DEVICES[device].qubits} qubits, student "
                                 f"{name!r} needs {v.qubits}; pick one of {_devices_for(v.qubits)}")
+            elif v.entangler == "chain" and v.qubits > DEVICES[device].line:
+                lines = sorted(d for d, spec in DEVICES.items() if spec.line >= v.qubits)
+                problems.append(f"evaluate.noise.device: {device} has no line of {v.qubits} qubits with calibrated "
+                                f"cx gates (at most {DEVICES[device].line}), which student {name!r} is laid on; "
+                                f"pick one of {lines}")
     if valid("evaluate.noise.model", "evaluate.noise.depolarising.strengths"):
         noise = raw["evaluate"]["noise"]
         if noise["model"] == "depolarising" and 1 not in noise["depolarising"]["strengths"]:

@@ -13,12 +13,13 @@ from typing import NamedTuple
 class Device(NamedTuple):
     fake_class: str
     qubits: int
+    line: int  # the most qubits in a line, each with a calibrated cx to the next (at most 10): a -chain student's
 
 
 DEVICES = {
-    "fake_manila": Device("FakeManilaV2", 5),
-    "fake_nairobi": Device("FakeNairobiV2", 7),
-    "fake_guadalupe": Device("FakeGuadalupeV2", 16),
-    "fake_cairo": Device("FakeCairoV2", 27),
-    "fake_washington": Device("FakeWashingtonV2", 127),
+    "fake_manila": Device("FakeManilaV2", 5, 5),
+    "fake_nairobi": Device("FakeNairobiV2", 7, 5),
+    "fake_guadalupe": Device("FakeGuadalupeV2", 16, 10),
+    "fake_cairo": Device("FakeCairoV2", 27, 6),
+    "fake_washington": Device("FakeWashingtonV2", 127, 10),
 }

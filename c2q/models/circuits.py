@@ -13,7 +13,10 @@ feature 0 lands mid-range (the equator; no phase), where the state moves most
 per unit of angle.
 
 Circuit, `layers` times: RX, RY, RZ on every qubit (trainable angles theta[l, w]),
-then a ring of CNOTs 0->1, 1->2, ..., Q-1->0. Readout: <Z> on every qubit.
+then the entangler: a ring of CNOTs 0->1, 1->2, ..., Q-1->0, or a chain without the
+last (Q-1->0), which fits a line of a device's qubits. Readout: <Z> on every qubit.
+A noise-aware student (c2q.models.noise_injection) trains with sampled Pauli errors
+after every gate and the readout's confusion.
 Qubit 0 is the most significant bit of a basis-state index (torchquantum's order).
 
 Simulators (same circuit, same parameters):
@@ -32,7 +35,8 @@ import torch
 from torch import nn
 
 from c2q.core.names import SIMULATORS
-from c2q.core.variants import encoder_input_size
+from c2q.core.variants import ENTANGLERS, encoder_input_size
+from c2q.models.noise_injection import NoiseInjection, PauliNoise
 
 
 # ---- encodings ----
@@ -60,24 +64,22 @@ def azimuth_angle(features: torch.Tensor) -> torch.Tensor:
     return 2 * torch.atan(features)
 
 
-def angle_state(features: torch.Tensor) -> torch.Tensor:
-    """Q features -> RY(polar(x_w))|0> on every qubit (real amplitudes)."""
-    half = polar_angle(features) / 2
-    return _product_state(torch.stack([half.cos(), half.sin()], dim=-1))
-
-
-def qubit_state(features: torch.Tensor) -> torch.Tensor:
-    """2Q features -> RZ(azimuth(x_2w+1)) RY(polar(x_2w))|0> on every qubit (complex amplitudes)."""
+def qubit_states(encoding: str, features: torch.Tensor) -> torch.Tensor:
+    """A product encoding's one-qubit states (B, Q, 2): RY(polar(x_w))|0> (angle), or RZ(azimuth(x_2w+1))
+    RY(polar(x_2w))|0> (qubit; complex amplitudes)."""
+    if encoding == "angle":
+        half = polar_angle(features) / 2
+        return torch.stack([half.cos(), half.sin()], dim=-1)
     ry, rz = polar_angle(features[:, 0::2]) / 2, azimuth_angle(features[:, 1::2]) / 2
     phase = torch.polar(torch.ones_like(rz), rz)  # e^{i x/2}
-    zero = ry.cos() * phase.conj()
-    one = ry.sin() * phase
-    return _product_state(torch.stack([zero, one], dim=-1))
+    return torch.stack([ry.cos() * phase.conj(), ry.sin() * phase], dim=-1)
 
 
 def encode(encoding: str, features: torch.Tensor) -> torch.Tensor:
     """Features -> state vectors (B, 2^Q); real dtype where the encoding has no phases."""
-    return {"amplitude": amplitude_state, "angle": angle_state, "qubit": qubit_state}[encoding](features)
+    if encoding == "amplitude":
+        return amplitude_state(features)
+    return _product_state(qubit_states(encoding, features))
 
 
 # ---- fused simulator ----
@@ -97,16 +99,29 @@ def rotation_matrices(theta: torch.Tensor) -> torch.Tensor:
     return torch.stack([alpha, -beta.conj(), beta, alpha.conj()], -1).unflatten(-1, (2, 2))
 
 
-def cnot_ring_permutation(qubits: int) -> torch.Tensor:
-    """Index map `source` with (ring applied to s)[j] = s[source[j]]."""
+def entangler_pairs(qubits: int, entangler: str) -> list[tuple[int, int]]:
+    """The entangler's CNOTs (control wire, target wire), in the order they act."""
+    if entangler not in ENTANGLERS:
+        raise ValueError(f"entangler {entangler!r} is not one of {ENTANGLERS}")
+    last = qubits if entangler == "ring" else qubits - 1
+    return [(w, (w + 1) % qubits) for w in range(last)]
+
+
+def cnot_permutation(qubits: int, pairs: list[tuple[int, int]]) -> torch.Tensor:
+    """Index map `source` with (the CNOTs applied to s)[j] = s[source[j]]."""
     index = torch.arange(2**qubits)
     final = index.clone()
-    for w in range(qubits):
-        control, target = qubits - 1 - w, qubits - 1 - (w + 1) % qubits  # bit positions
+    for c, t in pairs:
+        control, target = qubits - 1 - c, qubits - 1 - t  # bit positions
         final = final ^ (((final >> control) & 1) << target)
     source = torch.empty_like(final)
     source[final] = index
     return source
+
+
+def entangler_permutation(qubits: int, entangler: str = "ring") -> torch.Tensor:
+    """The whole entangler layer as an index map (c2q.models.circuits.cnot_permutation)."""
+    return cnot_permutation(qubits, entangler_pairs(qubits, entangler))
 
 
 def z_signs(qubits: int) -> torch.Tensor:
@@ -125,7 +140,7 @@ def _kron(gates: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _unitary_before_last_ring(theta: torch.Tensor, permutation: torch.Tensor) -> torch.Tensor:
+def unitary_before_last_entangler(theta: torch.Tensor, permutation: torch.Tensor) -> torch.Tensor:
     """U(theta) without its final CNOT ring, as a (2^Q, 2^Q) complex matrix; column k acts on basis state k.
 
     A layer's single-qubit rotations act on two halves of the wires: the high
@@ -146,6 +161,28 @@ def _unitary_before_last_ring(theta: torch.Tensor, permutation: torch.Tensor) ->
         u = u[permutation]
         u = (high_gates[layer] @ u.reshape(n_high, n_low * dim)).reshape(n_high, n_low, dim)
         u = (low_gates[layer] @ u).reshape(dim, dim)  # the same 2^l x 2^l matrix on every high-wire block
+    return u
+
+
+def noisy_unitary(gates: torch.Tensor, pairs: list[tuple[int, int]], noise: NoiseInjection) -> torch.Tensor:
+    """The whole circuit's unitary (2^Q, 2^Q) for one sampled trajectory of `noise`: each wire's rotation
+    gates (L, Q, 2, 2) with a Pauli before the first layer (the encoding's error) and after every block,
+    each CNOT of `pairs` followed by its two-qubit Pauli. No CNOT is folded into the readout: the Paulis
+    after the last ones matter."""
+    layers, qubits = gates.shape[:2]
+    dim, high = 2**qubits, (qubits + 1) // 2
+    n_high, n_low = 2**high, 2 ** (qubits - high)
+    gates = noise.rotation_errors(gates)
+    draws = noise.cnot_draws(layers)  # (E, L, 16)
+    high_gates, low_gates = _kron(gates[:, :high]), _kron(gates[:, high:])
+    u = (high_gates[0][:, None, :, None] * low_gates[0][None, :, None, :]).reshape(dim, dim)
+    steps = [cnot_permutation(qubits, [pair]).to(u.device) for pair in pairs]
+    for layer in range(layers):
+        if layer:
+            u = (high_gates[layer] @ u.reshape(n_high, n_low * dim)).reshape(n_high, n_low, dim)
+            u = (low_gates[layer] @ u).reshape(dim, dim)
+        for edge, step in enumerate(steps):
+            u = noise.after_cnot(u[step], edge, draws[edge, layer])
     return u
 
 
@@ -189,9 +226,13 @@ def run_fused(states: torch.Tensor, theta: torch.Tensor, permutation: torch.Tens
     The last CNOT ring only permutes amplitudes before |.|^2, so it is folded
     into the readout signs instead of applied to U.
     """
-    u = _unitary_before_last_ring(theta, permutation)
     folded = torch.empty_like(signs)
     folded[permutation] = signs  # sum_j |(P y)_j|^2 s_j = sum_k |y_k|^2 s_{P^-1 k}
+    return run_unitary(states, unitary_before_last_entangler(theta, permutation), folded)
+
+
+def run_unitary(states: torch.Tensor, u: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
+    """<Z> per qubit (readout `signs`, (2^Q, Q)) of a batch of states (B, 2^Q) after the unitary u."""
     dim = u.shape[0]
     # states are rows, out = states @ U^T: w = [Re U^T | Im U^T], one real (D, 2D) matrix
     w = torch.view_as_real(u).permute(1, 2, 0).reshape(dim, 2 * dim)
@@ -201,12 +242,12 @@ def run_fused(states: torch.Tensor, theta: torch.Tensor, permutation: torch.Tens
         w = torch.cat([w, w_imag], dim=0)
     else:
         x = states
-    return _ZExpectations.apply(x, w, torch.cat([folded, folded], dim=0))[0]
+    return _ZExpectations.apply(x, w, torch.cat([signs, signs], dim=0))[0]
 
 
 # ---- torchquantum reference ----
 
-def run_torchquantum(states: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+def run_torchquantum(states: torch.Tensor, theta: torch.Tensor, entangler: str = "ring") -> torch.Tensor:
     """Apply the circuit gate by gate with torchquantum; return <Z> per qubit, shape (B, Q)."""
     import torchquantum as tq  # imported lazily: it takes seconds
     import torchquantum.functional as tqf
@@ -219,21 +260,28 @@ def run_torchquantum(states: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
             tqf.rx(qdev, wires=wire, params=theta[layer, wire, 0])
             tqf.ry(qdev, wires=wire, params=theta[layer, wire, 1])
             tqf.rz(qdev, wires=wire, params=theta[layer, wire, 2])
-        for wire in range(qubits):
-            tqf.cnot(qdev, wires=[wire, (wire + 1) % qubits])
+        for pair in entangler_pairs(qubits, entangler):
+            tqf.cnot(qdev, wires=list(pair))
     return tq.MeasureAll(tq.PauliZ)(qdev)
 
 
 class QuantumLayer(nn.Module):
-    """Features -> encoding -> circuit -> <Z> on every qubit, batched (no per-sample loop)."""
+    """Features -> encoding -> circuit -> <Z> on every qubit, batched (no per-sample loop). With `noise`
+    (a noise-aware student), every training forward pass samples one Pauli-error trajectory for the batch
+    and reads <Z> through the readout's confusion; evaluation stays exact."""
 
-    def __init__(self, qubits: int, layers: int, encoding: str = "amplitude", simulator: str = "fused"):
+    def __init__(self, qubits: int, layers: int, encoding: str = "amplitude", simulator: str = "fused",
+                 entangler: str = "ring", noise: PauliNoise | None = None):
         super().__init__()
         if simulator not in SIMULATORS:
             raise ValueError(f"simulator {simulator!r} is not one of {SIMULATORS}")
+        if noise is not None and simulator != "fused":
+            raise ValueError("noise-aware training runs in the fused simulator only")
         self.qubits, self.layers, self.encoding, self.simulator = qubits, layers, encoding, simulator
+        self.entangler = entangler
+        self.noise = None if noise is None else NoiseInjection(qubits, entangler_pairs(qubits, entangler), noise)
         self.theta = nn.Parameter(torch.empty(layers, qubits, 3).uniform_(0, 2 * math.pi))
-        self.register_buffer("permutation", cnot_ring_permutation(qubits), persistent=False)
+        self.register_buffer("permutation", entangler_permutation(qubits, entangler), persistent=False)
         self.register_buffer("signs", z_signs(qubits), persistent=False)
 
     @property
@@ -248,5 +296,8 @@ class QuantumLayer(nn.Module):
             )
         states = encode(self.encoding, features)
         if self.simulator == "torchquantum":
-            return run_torchquantum(states, self.theta)
+            return run_torchquantum(states, self.theta, self.entangler)
+        if self.noise is not None and self.training:
+            u = noisy_unitary(rotation_matrices(self.theta), entangler_pairs(self.qubits, self.entangler), self.noise)
+            return self.noise.read(run_unitary(states, u, self.signs)).to(states.real.dtype)
         return run_fused(states, self.theta, self.permutation, self.signs)

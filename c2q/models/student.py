@@ -10,6 +10,7 @@ from torch import nn
 from c2q.core.variants import StudentVariant, encoder_input_size
 from c2q.models.circuits import QuantumLayer
 from c2q.models.hybrid import HybridStudent
+from c2q.models.noise_injection import PauliNoise
 
 
 class ClassicalControl(nn.Module):
@@ -43,7 +44,8 @@ class Student(nn.Module):
     image; with any other reduction it is already the encoder's input.
     """
 
-    def __init__(self, in_features: int, n_classes: int, variant: StudentVariant, layers: int, simulator: str = "fused"):
+    def __init__(self, in_features: int, n_classes: int, variant: StudentVariant, layers: int, simulator: str = "fused",
+                 noise: PauliNoise | None = None):
         super().__init__()
         width = encoder_input_size(variant.encoding, variant.qubits)
         if variant.reduction == "fc":
@@ -55,7 +57,7 @@ class Student(nn.Module):
         if variant.classical:
             self.core = ClassicalControl(width, variant.qubits)
         else:
-            self.core = QuantumLayer(variant.qubits, layers, variant.encoding, simulator)
+            self.core = QuantumLayer(variant.qubits, layers, variant.encoding, simulator, variant.entangler, noise)
         self.head = nn.Linear(variant.qubits, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -69,9 +71,11 @@ class Student(nn.Module):
 
 def make_student(variant: StudentVariant, sample_shape: tuple[int, ...], n_classes: int, layers: int | None = None,
                  simulator: str = "fused", training_shots: int = 0, shift: float = math.pi / 4,
-                 eval_shots: int = 0, pixel_stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> nn.Module:
+                 eval_shots: int = 0, pixel_stats: tuple[torch.Tensor, torch.Tensor] | None = None,
+                 noise: PauliNoise | None = None) -> nn.Module:
     """The student a variant names, for samples of `sample_shape` (an image, or a feature vector).
-    `layers` and `simulator` shape the trainable circuit; `training_shots`, `shift`, `eval_shots` and
+    `layers` and `simulator` shape the trainable circuit, `noise` the errors a `-nat` variant trains under
+    (none: loaded to be evaluated); `training_shots`, `shift`, `eval_shots` and
     `pixel_stats` (the images' standardisation, mean and std per channel) the notebooks' hybrid student
     (c2q.models.hybrid), which has none."""
     if variant.hybrid:
@@ -82,4 +86,6 @@ def make_student(variant: StudentVariant, sample_shape: tuple[int, ...], n_class
                              eval_shots)
     if layers is None:
         raise ValueError(f"{variant.name}: a variational student needs its number of layers")
-    return Student(math.prod(sample_shape), n_classes, variant, layers, simulator)
+    if noise is not None and not variant.noise_aware:
+        raise ValueError(f"{variant.name}: only a -nat student trains under noise")
+    return Student(math.prod(sample_shape), n_classes, variant, layers, simulator, noise)

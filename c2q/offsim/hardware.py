@@ -22,13 +22,17 @@ from torch import nn
 
 from c2q.models.circuits import QuantumLayer
 from c2q.models.hybrid import HybridStudent
-from c2q.offsim.mitigation import calibrate, mitigate
-from c2q.offsim.noise import (Compiled, Noise, circuit_cost, compile_circuit, depolarising, device_noise, fake_device,
-                              noisy_probabilities)
+from c2q.models.student import Student
+from c2q.offsim.calibration import ChainNoise, chain_noise
+from c2q.offsim.density import density_probabilities
+from c2q.offsim.mitigation import calibrate, mitigate, sampled_confusion
+from c2q.offsim.noise import (Compiled, Noise, apply_readout, circuit_cost, compile_circuit, depolarising, device_noise,
+                              fake_device, noisy_probabilities)
 from c2q.offsim.qasm import encoding_angles, hadamard_template, student_template
 from c2q.offsim.shots import exact_probabilities, readout, sample_frequencies
 
 CALIBRATION_STREAM = 1  # the calibration's shots come from a stream of their own
+MODEL_STREAM = 2  # and the density-matrix evaluation's
 
 
 def is_quantum(model: nn.Module) -> bool:
@@ -43,17 +47,29 @@ def circuit_inputs(model: nn.Module, x: torch.Tensor) -> tuple[QuantumCircuit, n
         return hadamard_template(model.qubits), angles.double().numpy()
     layer = model.core
     features = model.reduce(x.flatten(1))
-    return (student_template(layer.encoding, layer.theta.detach().double().numpy()),
+    return (student_template(layer.encoding, layer.theta.detach().double().numpy(), layer.entangler),
             encoding_angles(layer.encoding, features.double().numpy()))
 
 
+def is_chain(model: nn.Module) -> bool:
+    """Whether the student's circuit is laid on a line of the device (its noise modelled by c2q.offsim.density)."""
+    return isinstance(model, Student) and isinstance(model.core, QuantumLayer) and model.core.entangler == "chain"
+
+
 class Target:
-    """A device, compiled for once per evaluation: its backend and its noise."""
+    """A device, compiled for once per evaluation: its backend, its noise, its lines of qubits."""
 
     def __init__(self, name: str):
         self.name = name
         self.backend = fake_device(name)
         self.noise = device_noise(self.backend)
+        self._chains: dict[int, ChainNoise] = {}
+
+    def chain(self, qubits: int) -> ChainNoise:
+        """The calibrated noise on the device's best line of `qubits` qubits (c2q.offsim.calibration)."""
+        if qubits not in self._chains:
+            self._chains[qubits] = chain_noise(self.name, self.backend, qubits)
+        return self._chains[qubits]
 
 
 @torch.inference_mode()
@@ -76,7 +92,8 @@ def evaluate_on_hardware(model: nn.Module, x: torch.Tensor, labels: torch.Tensor
 
     exact = exact_probabilities(model, x).numpy()
     shots_error = error(measure(exact))
-    on_device = compile_circuit(template, target.backend, seed)
+    line = list(target.chain(model.core.qubits).physical) if is_chain(model) else None
+    on_device = compile_circuit(template, target.backend, seed, line)
     device_read = measure(noisy_probabilities(on_device, angles, target.noise, seed))
     all_to_all = compile_circuit(template, seed=seed)
     dep = noise_cfg.depolarising
@@ -109,3 +126,24 @@ def evaluate_on_hardware(model: nn.Module, x: torch.Tensor, labels: torch.Tensor
         out["test_error_noisy_mitigated"] = mitigated_error(
             all_to_all, strength_read[one], depolarising(dep.p1, dep.p2, dep.readout, 1.0))
     return out
+
+
+@torch.inference_mode()
+def evaluate_chain_under_noise(model: Student, x: torch.Tensor, labels: torch.Tensor, *, shots: int, seed: int,
+                               noise: ChainNoise) -> dict:
+    """A -chain student on many test images under its device's calibrated noise, by the batched density
+    matrix (c2q.offsim.density): exact, noisy with `shots` bitstrings, and mitigated, on the same images."""
+    model.eval()
+    features = model.reduce(x.flatten(1))
+    read, rng = readout(model), np.random.default_rng((seed, shots, MODEL_STREAM))
+    matrices = noise.readout[::-1]  # qiskit's order: qubit k is wire Q-1-k
+    noisy = np.stack([apply_readout(row, matrices) for row in density_probabilities(model.core, features, noise)])
+    measured = sample_frequencies(noisy, shots, rng)
+    return {
+        "images": len(labels), "shots": shots, "device": noise.device, "line": list(noise.physical),
+        "test_error_exact": read.error(read.exact(exact_probabilities(model, x).numpy()), labels),
+        "test_error_noisy_infinite_shots": read.error(read.exact(noisy), labels),
+        "test_error_noisy": read.error(read.exact(measured), labels),
+        "test_error_noisy_mitigated": read.error(read.exact(mitigate(measured, sampled_confusion(matrices, shots,
+                                                                                                   rng))), labels),
+    }

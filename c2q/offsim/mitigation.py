@@ -46,6 +46,14 @@ def calibrate(compiled: Compiled, noise: Noise, shots: int, rng: np.random.Gener
     return matrices
 
 
+def sampled_confusion(matrices: np.ndarray, shots: int, rng: np.random.Generator) -> np.ndarray:
+    """The calibration of a model whose readout confusion is known (`matrices`, (Q, 2, 2) [measured,
+    prepared]): each qubit's flips counted in `shots` draws per prepared value, as calibration circuits
+    would count them."""
+    flips = rng.binomial(shots, [[m[1, 0], m[0, 1]] for m in matrices]) / shots  # P(1 | 0), P(0 | 1)
+    return np.stack([[[1 - a, b], [a, 1 - b]] for a, b in flips])
+
+
 def mitigate(frequencies: np.ndarray, matrices: np.ndarray) -> np.ndarray:
     """(B, 2^Q) measured frequencies (qiskit's order) -> readout-mitigated distributions."""
     inverse = np.linalg.inv(matrices)

@@ -82,17 +82,22 @@ class Compiled:
     measured: list[int]  # physical qubit of the student's qubit k (qiskit's order) at the end
 
 
-def compile_circuit(circuit: QuantumCircuit, backend=None, seed: int = 0) -> Compiled:
-    """The circuit in a device's native gates on a connected region of its qubits (`device_region`), or
-    (no backend) in rz, sx, x, cx with every pair of qubits connected."""
+def compile_circuit(circuit: QuantumCircuit, backend=None, seed: int = 0, line: list[int] | None = None) -> Compiled:
+    """The circuit in a device's native gates on a connected region of its qubits (`device_region`), or on
+    the physical qubits `line` (wire w on line[w]: a -chain student's, c2q.offsim.calibration), or (no
+    backend) in rz, sx, x, cx with every pair of qubits connected."""
     if backend is None:
         out = transpile(circuit, basis_gates=[*DEPOLARISING_GATES, "cx"], optimization_level=3,
                         seed_transpiler=seed)
         return Compiled(out, list(range(circuit.num_qubits)))  # no coupling map: no layout, no routing
-    region = device_region(backend, circuit.num_qubits)
+    if line is not None:  # wire w is qiskit's qubit Q-1-w
+        region = sorted(line)
+        layout = [region.index(line[circuit.num_qubits - 1 - k]) for k in range(circuit.num_qubits)]
+    else:
+        region, layout = device_region(backend, circuit.num_qubits), None
     gates = [g for g in backend.operation_names if g not in ("measure", "reset", "delay")]
     small = transpile(circuit, basis_gates=gates, coupling_map=backend.coupling_map.reduce(region),
-                      optimization_level=3, seed_transpiler=seed)
+                      initial_layout=layout, optimization_level=3, seed_transpiler=seed)
     full = QuantumCircuit(backend.num_qubits, name=circuit.name)
     full.compose(small, qubits=region, inplace=True)
     return Compiled(full, [region[q] for q in small.layout.final_index_layout()[: circuit.num_qubits]])

@@ -13,7 +13,7 @@ state's index, wire 0 most significant, is the same number in both):
 - angle encoding: RY(pi/2 + atan(x_w)) on every qubit;
 - qubit (dense) encoding: RY(pi/2 + atan(x_2w)) then RZ(2 atan(x_2w+1));
 - the trainable circuit, `layers` times: RX, RY, RZ on every qubit with the
-  trained angles, then CNOTs w -> w+1 around the ring;
+  trained angles, then CNOTs w -> w+1 around the ring (or along the chain);
 - readout: <Z> of every qubit; the student's linear head turns those into
   logits classically, as does its `fc` layer before the encoding.
 
@@ -31,6 +31,8 @@ from __future__ import annotations
 import numpy as np
 from qiskit import QuantumCircuit, qasm3
 from qiskit.circuit import ParameterVector
+
+from c2q.models.circuits import entangler_pairs
 
 
 def _qubit(qubits: int, wire: int) -> int:
@@ -120,8 +122,9 @@ def encoding_angles(encoding: str, features: np.ndarray) -> np.ndarray:
     raise ValueError(f"unknown encoding {encoding!r}")
 
 
-def trainable_circuit(theta: np.ndarray) -> QuantumCircuit:
-    """The student's trainable part with its angles bound: theta (layers, qubits, 3) as RX, RY, RZ."""
+def trainable_circuit(theta: np.ndarray, entangler: str = "ring") -> QuantumCircuit:
+    """The student's trainable part with its angles bound: theta (layers, qubits, 3) as RX, RY, RZ, then the
+    entangler's CNOTs."""
     layers, qubits, _ = theta.shape
     circuit = QuantumCircuit(qubits, name="student")
     for layer in range(layers):
@@ -130,14 +133,14 @@ def trainable_circuit(theta: np.ndarray) -> QuantumCircuit:
             circuit.rx(float(theta[layer, wire, 0]), q)
             circuit.ry(float(theta[layer, wire, 1]), q)
             circuit.rz(float(theta[layer, wire, 2]), q)
-        for wire in range(qubits):
-            circuit.cx(_qubit(qubits, wire), _qubit(qubits, (wire + 1) % qubits))
+        for control, target in entangler_pairs(qubits, entangler):
+            circuit.cx(_qubit(qubits, control), _qubit(qubits, target))
     return circuit
 
 
-def student_template(encoding: str, theta: np.ndarray) -> QuantumCircuit:
+def student_template(encoding: str, theta: np.ndarray, entangler: str = "ring") -> QuantumCircuit:
     """The whole circuit of a trained student, its encoding's angles left as parameters."""
-    return encoding_template(encoding, theta.shape[1]).compose(trainable_circuit(theta))
+    return encoding_template(encoding, theta.shape[1]).compose(trainable_circuit(theta, entangler))
 
 
 def bind(template: QuantumCircuit, angles: np.ndarray) -> QuantumCircuit:
@@ -163,9 +166,9 @@ def hybrid_qasm3(angles: np.ndarray) -> str:
     return qasm3.dumps(circuit)
 
 
-def to_qasm3(theta: np.ndarray) -> str:
+def to_qasm3(theta: np.ndarray, entangler: str = "ring") -> str:
     """OpenQASM 3 of the trained circuit (angles bound), for any tool that reads it."""
-    return qasm3.dumps(trainable_circuit(theta))
+    return qasm3.dumps(trainable_circuit(theta, entangler))
 
 
 def from_qasm3(text: str) -> QuantumCircuit:

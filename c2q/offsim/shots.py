@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from c2q.models.circuits import QuantumLayer, _unitary_before_last_ring, encode, z_signs
+from c2q.models.circuits import QuantumLayer, unitary_before_last_entangler, encode, z_signs
 from c2q.models.hybrid import HybridStudent, scores
 
 
@@ -27,7 +27,7 @@ from c2q.models.hybrid import HybridStudent, scores
 def output_probabilities(layer: QuantumLayer, features: torch.Tensor) -> torch.Tensor:
     """(B, 2^Q) probabilities of every basis state after the circuit, in float64."""
     states = encode(layer.encoding, features.double())
-    u = _unitary_before_last_ring(layer.theta.detach().double(), layer.permutation)
+    u = unitary_before_last_entangler(layer.theta.detach().double(), layer.permutation)
     amplitudes = states.to(u.dtype) @ u.T
     return (amplitudes.abs() ** 2)[:, layer.permutation]  # the last CNOT ring permutes basis states
 
