@@ -50,6 +50,10 @@ def test_shipped_params_are_valid():
         ("evaluate.noise.images_per_class", 0, ["evaluate.noise.images_per_class", "'all' or a number"]),
         ("evaluate.noise.depolarising.readout", 0.7, ["evaluate.noise.depolarising.readout", "0.5"]),
         ("students", ["fc-amplitude-q1"], ["students", "qubits 1", "2..10"]),
+        ("students", ["fc-angle-q4-nat"], ["students", "-nat", "fc-angle-q4-chain-nat"]),
+        ("students", ["fc-amplitude-q4-chain-nat"], ["students", "-nat", "angle or qubit"]),
+        ("students", ["fc-angle-q4-chain-classical"], ["students", "classical control", "drop -chain/-nat"]),
+        ("evaluate.noise.chain_images_per_class", -3, ["evaluate.noise.chain_images_per_class"]),
         ("student.batch_size", 0, ["student.batch_size", "greater than or equal to 1"]),
         ("student.batch_size", 2.5, ["student.batch_size", "integer"]),
         ("student.layers", True, ["student.layers", "integer"]),
@@ -124,6 +128,17 @@ def test_an_unknown_key_in_a_section_lists_what_is_allowed_there():
 def test_parse_student():
     v = parse_student("fc-amplitude-q8")
     assert (v.reduction, v.encoding, v.qubits, v.name) == ("fc", "amplitude", 8, "fc-amplitude-q8")
+    v = parse_student("fc-angle-q8-chain-nat")
+    assert (v.entangler, v.noise_aware, v.name) == ("chain", True, "fc-angle-q8-chain-nat")
+    assert (parse_student("fc-angle-q8").entangler, parse_student("fc-angle-q8").noise_aware) == ("ring", False)
+
+
+def test_a_chain_student_needs_a_line_of_its_qubits_on_the_device():
+    params = _default()
+    params["students"] = ["fc-angle-q6-chain"]
+    params["evaluate"]["noise"]["device"] = "fake_nairobi"  # 7 qubits, but no line of 6
+    problems = "\n".join(validate(params))
+    assert "evaluate.noise.device: fake_nairobi has no line of 6 qubits" in problems and "fake_guadalupe" in problems
 
 
 def test_distilling_from_an_untrained_teacher_is_rejected():

@@ -115,3 +115,51 @@ def _twirled_z(layer: QuantumLayer, x: torch.Tensor, noise) -> np.ndarray:
                        tuple(np.sqrt(p.numpy())[:, None, None] * one for p in noise.rotation),
                        tuple(np.sqrt(p.numpy())[:, None, None] * two for p in noise.cnot), noise.readout.numpy())
     return density_z(layer, x, chain)
+
+
+@pytest.mark.parametrize("qubits", [4, 8])
+def test_a_chain_student_compiles_onto_its_line_with_no_swap_and_its_model_tracks_aers_full_one(guadalupe, qubits):
+    """Compiled to the device on its line, a chain student keeps its 2 (Q - 1) CNOTs (a ring student gets
+    SWAPs); aer's full device model on that compiled circuit (errors on every sx, where the transpiler put
+    them) moves <Z> from exact by some amount, and the logical model of c2q.offsim.calibration lands much
+    closer to aer than exact does."""
+    from c2q.offsim.noise import circuit_cost, compile_circuit, device_noise, noisy_probabilities
+    from c2q.offsim.qasm import encoding_angles, student_template
+    from c2q.offsim.shots import z_of
+
+    layer = _layer("angle", qubits)
+    noise = chain_noise("fake_guadalupe", guadalupe, qubits)
+    template = student_template("angle", layer.theta.detach().double().numpy(), "chain")
+    compiled = compile_circuit(template, guadalupe, 0, list(noise.physical))
+    assert circuit_cost(compiled)["two_qubit_gates"] == 2 * (qubits - 1)
+    assert sorted(compiled.measured) == sorted(noise.physical)
+    ring = _layer("angle", qubits)
+    ring_template = student_template("angle", ring.theta.detach().double().numpy(), "ring")
+    assert circuit_cost(compile_circuit(ring_template, guadalupe, 0))["two_qubit_gates"] > 2 * qubits
+    x = _features(layer, 20)
+    aer = z_of(noisy_probabilities(compiled, encoding_angles("angle", x.double().numpy()), device_noise(guadalupe)))
+    with torch.no_grad():
+        exact = layer(x).double().numpy()
+    ours = density_z(layer, x, noise)
+    assert np.abs(ours - aer).mean() < 0.35 * np.abs(exact - aer).mean()
+
+
+def test_noise_aware_students_trained_side_by_side_draw_trajectories_of_their_own(guadalupe):
+    from c2q.core.variants import parse_student
+    from c2q.models.student import make_student
+    from c2q.training.engine import Stack
+
+    noise = chain_noise("fake_guadalupe", guadalupe, 4).pauli()
+    strong = type(noise)(_scaled(noise.rotation, 100), _scaled(noise.cnot, 20), noise.readout)
+    variant = parse_student("fc-angle-q4-chain-nat")
+    model = make_student(variant, (16,), 3, 2, noise=strong)
+    torch.manual_seed(0)
+    state = make_student(variant, (16,), 3, 2, noise=strong).state_dict()
+    stack = Stack(model, [state, state])  # two copies of the same weights, on the same inputs
+    x = torch.randn(1, 6, 16).expand(2, 6, 16)
+    model.train()
+    torch.manual_seed(1)
+    noisy = stack.logits(x)
+    noisy.sum().backward()
+    assert stack.params["core.theta"].grad.abs().sum() > 0
+    assert (noisy[0] - noisy[1]).abs().max() > 1e-4  # each copy its own draws

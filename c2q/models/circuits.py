@@ -164,25 +164,22 @@ def unitary_before_last_entangler(theta: torch.Tensor, permutation: torch.Tensor
     return u
 
 
-def noisy_unitary(gates: torch.Tensor, pairs: list[tuple[int, int]], noise: NoiseInjection) -> torch.Tensor:
+def noisy_unitary(gates: torch.Tensor, permutation: torch.Tensor, noise: NoiseInjection) -> torch.Tensor:
     """The whole circuit's unitary (2^Q, 2^Q) for one sampled trajectory of `noise`: each wire's rotation
     gates (L, Q, 2, 2) with a Pauli before the first layer (the encoding's error) and after every block,
-    each CNOT of `pairs` followed by its two-qubit Pauli. No CNOT is folded into the readout: the Paulis
-    after the last ones matter."""
+    each layer's CNOTs (`permutation`) followed by their errors. No CNOT is folded into the readout: the
+    errors after the last ones matter."""
     layers, qubits = gates.shape[:2]
     dim, high = 2**qubits, (qubits + 1) // 2
     n_high, n_low = 2**high, 2 ** (qubits - high)
     gates = noise.rotation_errors(gates)
-    draws = noise.cnot_draws(layers)  # (E, L, 16)
     high_gates, low_gates = _kron(gates[:, :high]), _kron(gates[:, high:])
     u = (high_gates[0][:, None, :, None] * low_gates[0][None, :, None, :]).reshape(dim, dim)
-    steps = [cnot_permutation(qubits, [pair]).to(u.device) for pair in pairs]
     for layer in range(layers):
         if layer:
             u = (high_gates[layer] @ u.reshape(n_high, n_low * dim)).reshape(n_high, n_low, dim)
             u = (low_gates[layer] @ u).reshape(dim, dim)
-        for edge, step in enumerate(steps):
-            u = noise.after_cnot(u[step], edge, draws[edge, layer])
+        u = noise.layer_errors(u[permutation])
     return u
 
 
@@ -298,6 +295,6 @@ class QuantumLayer(nn.Module):
         if self.simulator == "torchquantum":
             return run_torchquantum(states, self.theta, self.entangler)
         if self.noise is not None and self.training:
-            u = noisy_unitary(rotation_matrices(self.theta), entangler_pairs(self.qubits, self.entangler), self.noise)
+            u = noisy_unitary(rotation_matrices(self.theta), self.permutation, self.noise)
             return self.noise.read(run_unitary(states, u, self.signs)).to(states.real.dtype)
         return run_fused(states, self.theta, self.permutation, self.signs)

@@ -41,31 +41,31 @@ def _one_hot_draws(cdf: torch.Tensor, draws: int) -> torch.Tensor:
     return (codes == torch.arange(cdf.shape[1], device=cdf.device)).to(cdf.dtype)
 
 
-def _pauli_tables(qubits: int, pair: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """For the 16 Paulis P on `pair` (wire 0 the most significant bit): (P u)[k] = phase[k] u[k ^ flips].
-    Returns the 4 row sources (by which of the two bits flip), the (16, 2^Q) phases and the (4, 16) 0/1
-    matrix of which Pauli flips which."""
-    index = torch.arange(2**qubits)
-    sources, phases, groups = [], [], torch.zeros(4, 16)
-    bits = [(index >> (qubits - 1 - w)) & 1 for w in pair]
-    for flips in range(4):
-        source = index.clone()
-        for j, wire in enumerate(pair):
-            if (flips >> (1 - j)) & 1:
-                source = source ^ (1 << (qubits - 1 - wire))
-        sources.append(source)
+def _code_bits() -> torch.Tensor:
+    """(4, 16): the bits x_c, z_c, x_t, z_t of each two-qubit Pauli code 4 c + t (X^x Z^z up to phase)."""
+    bits = torch.zeros(4, 16)
     for code in range(16):
-        phase, flips = torch.ones(2**qubits, dtype=torch.complex128), 0
         for j, one in enumerate(divmod(code, 4)):
-            if one in (1, 2):  # X, Y flip the bit
-                flips |= 1 << (1 - j)
-            if one == 3:  # Z|b> = (-1)^b |b>
-                phase = phase * (1 - 2 * bits[j])
-            elif one == 2:  # Y|b> = i (-1)^b |1 - b>: row k (bit b) gets i (2b - 1) from row k ^ 1
-                phase = phase * (1j * (2 * bits[j] - 1))
-        phases.append(phase)
-        groups[flips, code] = 1
-    return torch.stack(sources), torch.stack(phases), groups
+            bits[2 * j, code] = one in (1, 2)  # X, Y flip
+            bits[2 * j + 1, code] = one in (2, 3)  # Y, Z sign
+    return bits
+
+
+def _propagation(qubits: int, pairs: list[tuple[int, int]]) -> torch.Tensor:
+    """(E, 2Q, 4): the x (first Q) and z (last Q) bits, after the rest of the layer's CNOTs, of a Pauli with
+    bits x_c, z_c, x_t, z_t struck right after CNOT e. A CNOT c -> t maps X_c to X_c X_t and Z_t to Z_c Z_t,
+    linear over GF(2), so a layer's errors add up (mod 2) to one Pauli after all its CNOTs."""
+    out = torch.zeros(len(pairs), 2 * qubits, 4)
+    for e, (c, t) in enumerate(pairs):
+        for unit in range(4):
+            x, z = [0] * qubits, [0] * qubits
+            wire = (c, t)[unit // 2]
+            (x if unit % 2 == 0 else z)[wire] = 1
+            for c2, t2 in pairs[e + 1:]:
+                x[t2] ^= x[c2]
+                z[c2] ^= z[t2]
+            out[e, :, unit] = torch.tensor(x + z, dtype=torch.float32)
+    return out
 
 
 class NoiseInjection(nn.Module):
@@ -80,10 +80,13 @@ class NoiseInjection(nn.Module):
         self.register_buffer("rotation_cdf", noise.rotation.double().cumsum(1), persistent=False)
         self.register_buffer("cnot_cdf", noise.cnot.double().cumsum(1), persistent=False)
         self.register_buffer("readout", noise.readout.double(), persistent=False)
-        tables = [_pauli_tables(qubits, pair) for pair in pairs]
-        self.register_buffer("sources", torch.stack([t[0] for t in tables]), persistent=False)  # (E, 4, D)
-        self.register_buffer("phases", torch.stack([t[1] for t in tables]), persistent=False)  # (E, 16, D)
-        self.register_buffer("groups", tables[0][2] if tables else torch.zeros(4, 16), persistent=False)
+        self.register_buffer("propagation", (_propagation(qubits, pairs) @ _code_bits()).double(),
+                             persistent=False)  # (E, 2Q, 16): each drawn code's bits after the layer
+        index = torch.arange(2**qubits)
+        self.register_buffer("index", index, persistent=False)
+        self.register_buffer("index_bits", ((index[:, None] >> (qubits - 1 - torch.arange(qubits))) & 1).double(),
+                             persistent=False)  # (D, Q), wire 0 the most significant bit
+        self.register_buffer("powers", 2 ** (qubits - 1 - torch.arange(qubits)).double(), persistent=False)
 
     def rotation_errors(self, gates: torch.Tensor) -> torch.Tensor:
         """Rotation gates (L, Q, 2, 2) with a sampled Pauli after each, and one before layer 0 (the encoding's
@@ -94,14 +97,16 @@ class NoiseInjection(nn.Module):
         gates = paulis[1:] @ gates
         return torch.cat([gates[:1] @ paulis[:1], gates[1:]])
 
-    def cnot_draws(self, layers: int) -> torch.Tensor:
-        """(E, L, 16) one-hot two-qubit Paulis, one after each CNOT of each layer."""
-        return _one_hot_draws(self.cnot_cdf, layers)
-
-    def after_cnot(self, u: torch.Tensor, edge: int, draw: torch.Tensor) -> torch.Tensor:
-        """P u for the drawn Pauli (16,) one-hot of CNOT `edge`."""
-        coefficients = (draw.to(self.phases.dtype)[None, :] * self.groups.to(self.phases.dtype)) @ self.phases[edge]
-        return torch.einsum("fk,fkj->kj", coefficients.to(u.dtype), u[self.sources[edge]])
+    def layer_errors(self, u: torch.Tensor) -> torch.Tensor:
+        """P u for one layer's drawn CNOT errors, pushed past the layer's remaining CNOTs into one Pauli
+        X^x Z^z (its phase is global): (P u)[k] = (-1)^(z . bits(k ^ x)) u[k ^ x]."""
+        draws = _one_hot_draws(self.cnot_cdf, 1)[:, 0]  # (E, 16)
+        bits = torch.einsum("ebc,ec->b", self.propagation, draws).remainder(2)  # (2Q,)
+        q = self.index_bits.shape[1]
+        x, z = bits[:q], bits[q:]
+        source = torch.bitwise_xor(self.index, (x @ self.powers).round().long())
+        parity = ((self.index_bits + x).remainder(2) @ z).remainder(2)  # bits of k ^ x, dotted with z
+        return (1 - 2 * parity).to(u.dtype)[:, None] * u[source]
 
     def read(self, z: torch.Tensor) -> torch.Tensor:
         """Exact <Z> (B, Q) -> what the readout reports on average."""
