@@ -163,3 +163,16 @@ def test_noise_aware_students_trained_side_by_side_draw_trajectories_of_their_ow
     noisy.sum().backward()
     assert stack.params["core.theta"].grad.abs().sum() > 0
     assert (noisy[0] - noisy[1]).abs().max() > 1e-4  # each copy its own draws
+
+
+@pytest.mark.parametrize("encoding,qubits", [("angle", 3), ("qubit", 4)])
+def test_the_heisenberg_picture_gives_the_schrodinger_pictures_expectations(guadalupe, encoding, qubits):
+    from c2q.models.circuits import z_signs
+    from c2q.offsim.density import noisy_z
+
+    layer = _layer(encoding, qubits, layers=3)
+    noise = chain_noise("fake_guadalupe", guadalupe, qubits)
+    x = _features(layer, 7)
+    states = density_matrices(layer, x, noise)
+    want = torch.diagonal(states, dim1=1, dim2=2).real.numpy() @ z_signs(qubits).double().numpy()
+    np.testing.assert_allclose(noisy_z(layer, x, noise), want, atol=1e-10)
