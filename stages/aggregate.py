@@ -91,6 +91,10 @@ def off_simulator(evaluation: dict) -> dict:
     }
 
 
+def _device(quantum: pd.DataFrame) -> str:
+    return str(quantum["device"].iloc[0]) if len(quantum) else "no device"
+
+
 def write_tables(records: pd.DataFrame, teachers: pd.DataFrame) -> dict:
     """Every output file of the stage; returns the headline numbers."""
     gains = report.gains_table(records, teachers)
@@ -108,7 +112,8 @@ def write_tables(records: pd.DataFrame, teachers: pd.DataFrame) -> dict:
         tmp.write_text(markdown)
     for plot, path in ((lambda p: report.plot_errors_by_method(gains, table, p), paths.ERRORS_PLOT),
                        (lambda p: report.plot_gains(gains, p), paths.GAINS_PLOT),
-                       (lambda p: hardware_report.plot_error_vs_noise(quantum, p), paths.NOISE_PLOT)):
+                       (lambda p: hardware_report.plot_error_vs_noise(quantum, p), paths.NOISE_PLOT),
+                       (lambda p: hardware_report.plot_device_errors(hardware, _device(quantum), p), paths.DEVICE_PLOT)):
         with atomic_path(path) as tmp:
             plot(tmp)
     headline = report.summary(gains, records)
@@ -129,7 +134,8 @@ def main(argv: list[str]) -> None:
         headline = write_tables(records, teachers)
         tracker.log_metrics(headline)
         for path in (paths.ERROR_TABLE_CSV, paths.GAINS_CSV, paths.HARDWARE_CSV, paths.NOISE_GAINS_CSV,
-                     paths.ERROR_TABLE_MD, paths.SUMMARY, paths.ERRORS_PLOT, paths.GAINS_PLOT, paths.NOISE_PLOT):
+                     paths.ERROR_TABLE_MD, paths.SUMMARY, paths.ERRORS_PLOT, paths.GAINS_PLOT, paths.NOISE_PLOT,
+                     paths.DEVICE_PLOT):
             tracker.log_artifact(path)
         rows = chosen(records).to_dict("records")
         for line in tracker.in_store(lambda client, experiment: [register(client, experiment, r) for r in rows],

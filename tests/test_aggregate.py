@@ -13,7 +13,7 @@ import yaml
 
 from tests.conftest import REPO
 
-STUDENTS = ["fc-amplitude-q4", "pca-angle-q3"]
+STUDENTS = ["fc-amplitude-q4", "pca-angle-q3-chain"]
 TEACHERS = ["lenet", "ensemble"]
 SEEDS = [0, 1, 2]
 
@@ -41,10 +41,16 @@ def _noisy(exact: float, degradation: float) -> dict:
                              "test_error": [exact, exact + degradation, exact + 2 * degradation]}}
 
 
-def _evaluation(exact: float, degradation: float) -> dict:
-    """Stage evaluate's file: the shot error on the whole test set and the noisy evaluation of the subset."""
-    return {"test_error_shots": exact + 0.01, "test_error_by_shots": {"2000": exact + 0.01},
-            "noisy_subset": _noisy(exact, degradation)}
+def _evaluation(exact: float, degradation: float, chain: bool = False) -> dict:
+    """Stage evaluate's file: the shot error on the whole test set, the noisy evaluation of the subset and, for
+    a -chain student, the calibrated model's on 1,000 images (a third of the subset's degradation)."""
+    out = {"test_error_shots": exact + 0.01, "test_error_by_shots": {"2000": exact + 0.01},
+           "noisy_subset": _noisy(exact, degradation)}
+    if chain:
+        out["noisy_model"] = {"images": 1000, "shots": 2000, "device": "fake_guadalupe", "line": [0, 1, 4],
+                              "test_error_exact": exact, "test_error_noisy_infinite_shots": exact + degradation / 3,
+                              "test_error_noisy": exact + degradation / 3, "test_error_noisy_mitigated": exact}
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -63,19 +69,19 @@ def aggregated(tmp_path_factory):
             for seed in SEEDS:
                 common = {"quantum_parameters": 24, "classical_parameters": 12610, "near_chance": False,
                           "hit_cap": False, "best_val_accuracy": 0.5 + 0.01 * seed}
-                near_chance = dataset == "digits" and student == "pca-angle-q3" and seed == 1
+                near_chance = dataset == "digits" and student == "pca-angle-q3-chain" and seed == 1
                 hit_cap = dataset == "mnist" and student == "fc-amplitude-q4" and seed == 2
                 _write(root / f"metrics/students/baseline/{dataset}/{student}/s{seed}.json",
                        {"test_error": _error(dataset, student, seed), **common, "near_chance": near_chance,
                         "hit_cap": hit_cap, "key": f"{dataset}-{student}-{seed}"})
                 _write(root / f"metrics/evaluation/{dataset}/baseline/{student}/s{seed}.json",
-                       _evaluation(_error(dataset, student, seed), 0.20 + 0.01 * seed))
+                       _evaluation(_error(dataset, student, seed), 0.20 + 0.01 * seed, "chain" in student))
                 for t in TEACHERS:
                     _write(root / f"metrics/students/distilled/{dataset}/{student}-{t}/s{seed}.json",
                            {"test_error": _error(dataset, student, seed, t), **common,
                             "key": f"{dataset}-{student}-{t}-{seed}"})
                     _write(root / f"metrics/evaluation/{dataset}/distilled/{student}-{t}/s{seed}.json",
-                           _evaluation(_error(dataset, student, seed, t), 0.10 + 0.02 * seed))
+                           _evaluation(_error(dataset, student, seed, t), 0.10 + 0.02 * seed, "chain" in student))
     # A stale file from a configuration no longer in params must not reach the table.
     _write(root / "metrics/students/baseline/mnist/fc-amplitude-q8/s0.json", {"test_error": 0.9})
     env = dict(os.environ, PYTHONPATH=str(REPO))
@@ -96,7 +102,8 @@ def test_a_store_that_never_saw_the_trainings_registers_nothing_and_says_so(aggr
 
 def test_writes_every_file_and_plot(aggregated):
     for name in ["error_table.csv", "error_table.md", "gains.csv", "hardware_table.csv", "noise_gains.csv",
-                 "summary.json", "plots/errors_by_method.png", "plots/gains.png", "plots/error_vs_noise.png"]:
+                 "summary.json", "plots/errors_by_method.png", "plots/gains.png", "plots/error_vs_noise.png",
+                 "plots/error_on_device.png"]:
         path = aggregated / "metrics" / name
         assert path.is_file() and path.stat().st_size > 100, name
     for png in (aggregated / "metrics/plots").glob("*.png"):
@@ -135,10 +142,10 @@ def test_markdown_shows_both_tables(aggregated):
 def test_students_near_chance_are_marked_in_the_table(aggregated):
     table = pd.read_csv(aggregated / "metrics/error_table.csv")
     flagged = table[table["near_chance_students"] > 0]
-    assert list(zip(flagged["dataset"], flagged["student"], flagged["students"])) == [("digits", "pca-angle-q3", 9)]
+    assert list(zip(flagged["dataset"], flagged["student"], flagged["students"])) == [("digits", "pca-angle-q3-chain", 9)]
     md = (aggregated / "metrics/error_table.md").read_text()
-    assert "| digits | pca-angle-q3 ⚠ |" in md and "| mnist | pca-angle-q3 |" in md
-    assert "warned that they ended near chance on validation: digits pca-angle-q3 (1 of 9)." in md
+    assert "| digits | pca-angle-q3-chain ⚠ |" in md and "| mnist | pca-angle-q3-chain |" in md
+    assert "warned that they ended near chance on validation: digits pca-angle-q3-chain (1 of 9)." in md
 
 
 def test_trainings_that_reached_the_step_cap_are_counted(aggregated):
@@ -157,12 +164,12 @@ def test_a_missing_metrics_file_is_named_as_a_missing_input_not_a_params_problem
 
     root = tmp_path / "copy"
     shutil.copytree(aggregated, root, ignore=shutil.ignore_patterns("mlflow.db*", "mlartifacts"))
-    (root / "metrics/students/distilled/digits/pca-angle-q3-lenet/s2.json").unlink()
+    (root / "metrics/students/distilled/digits/pca-angle-q3-chain-lenet/s2.json").unlink()
     env = dict(os.environ, PYTHONPATH=str(REPO))
     env.pop("MLFLOW_TRACKING_URI", None)
     proc = subprocess.run([sys.executable, "-m", "stages.aggregate"], cwd=root, env=env, capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-    assert "metrics/students/distilled/digits/pca-angle-q3-lenet/s2.json" in proc.stderr
+    assert "metrics/students/distilled/digits/pca-angle-q3-chain-lenet/s2.json" in proc.stderr
     assert "missing" in proc.stderr and "dvc repro" in proc.stderr and "params.yaml has" not in proc.stderr
 
 
@@ -190,6 +197,24 @@ def test_distilled_students_that_lose_less_to_noise_show_a_positive_difference(a
     x4 = gains[(gains["dataset"] == "mnist") & (gains["student"] == "fc-amplitude-q4")
                & (gains["teacher"] == "lenet") & (gains["level"] == "x4")].iloc[0]
     assert x4["difference"] == pytest.approx(18.0)
+    # the gain under noise: baseline noisy (exact + 20, 21, 22) - distilled noisy (exact - 2 + 10, 12, 14)
+    assert device["gain"] == pytest.approx(2.0 + 9.0) and device["gain_ci_low"] < 11 < device["gain_ci_high"]
+
+
+def test_chain_students_get_their_many_image_evaluation_and_a_gain_under_the_calibrated_model(aggregated):
+    table = pd.read_csv(aggregated / "metrics/hardware_table.csv")
+    chain = table[(table["dataset"] == "mnist") & (table["student"] == "pca-angle-q3-chain")
+                  & (table["role"] == "baseline")].iloc[0]
+    assert chain["model_images"] == 1000 and chain["model_noisy_error"] == pytest.approx(36.0 + 7.0)
+    assert chain["model_half_width"] == pytest.approx(100 * 1.96 * (0.43 * 0.57 / 1000) ** 0.5, abs=1e-3)
+    assert table[table["student"] == "fc-amplitude-q4"]["model_images"].isna().all()
+    gains = pd.read_csv(aggregated / "metrics/noise_gains.csv")
+    calibrated = gains[(gains["student"] == "pca-angle-q3-chain") & (gains["model"] == "calibrated")]
+    assert len(calibrated) == 2 * len(TEACHERS) and set(calibrated["level"]) == {"1000 images"}
+    assert not len(gains[(gains["student"] == "fc-amplitude-q4") & (gains["model"] == "calibrated")])
+    markdown = (aggregated / "metrics/error_table.md").read_text()
+    assert "under its calibrated noise" in markdown and "| mnist | pca-angle-q3-chain | baseline | 36.00 ± 1.00 |" \
+        in markdown
 
 
 def test_a_pipeline_of_classical_controls_only_gets_an_empty_off_simulator_section(tmp_path):

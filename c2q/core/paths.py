@@ -144,6 +144,7 @@ GAINS_PLOT = Path("metrics/plots/gains.png")
 HARDWARE_CSV = Path("metrics/hardware_table.csv")
 NOISE_GAINS_CSV = Path("metrics/noise_gains.csv")
 NOISE_PLOT = Path("metrics/plots/error_vs_noise.png")
+DEVICE_PLOT = Path("metrics/plots/error_on_device.png")
 
 
 # ---- the regime-map study (study/dvc.yaml) ----

@@ -81,31 +81,41 @@ def _model_columns(group: pd.DataFrame) -> dict:
 
 
 def noise_gains(records: pd.DataFrame) -> pd.DataFrame:
-    """Does distillation change how much noise hurts? Per (dataset, student, teacher) and noise level, the
-    paired difference of degradations, seed by seed: (baseline noisy - exact) - (distilled noisy - exact) on
-    the same images, in points; positive: the distilled student loses less to noise."""
+    """Does distillation help under noise, and does it change how much noise hurts? Per (dataset, student,
+    teacher) and noise level, seed by seed on the same images, in points: the gain under noise, baseline
+    noisy - distilled noisy error (positive: distillation helped), and the difference of degradations,
+    (baseline noisy - exact) - (distilled noisy - exact) (positive: the distilled student loses less to
+    noise). Levels: the device (aer, the noisy subset), each depolarising strength, and for a -chain student
+    the device's calibrated model on its many images."""
     rows = []
     for (dataset, student), group in records.groupby(STUDENT, sort=False):
         base = group[group["role"] == "baseline"].set_index("seed")
-        levels = [("device", base["device"].iloc[0], None)] + [
-            ("depolarising", f"x{s:g}", i) for i, s in enumerate(base["strengths"].iloc[0]) if s > 0]
+        levels = [("device", base["device"].iloc[0], "subset_device", "subset_exact")] + [
+            ("depolarising", f"x{s:g}", i, "subset_exact") for i, s in enumerate(base["strengths"].iloc[0]) if s > 0]
+        if "model_images" in base and base["model_images"].notna().all():
+            levels.append(("calibrated", f"{int(base['model_images'].iloc[0])} images", "model_noisy", "model_exact"))
         for teacher, dist in group[group["role"] == "distilled"].groupby("teacher", sort=False):
             dist = dist.set_index("seed")
             seeds = sorted(set(base.index) & set(dist.index))
-            for model, level, i in levels:
-                b, d = (_noisy(frame.loc[seeds], i) - frame.loc[seeds, "subset_exact"] for frame in (base, dist))
-                g = paired_gain(b.values * 100, d.values * 100)
+            for model, level, noisy, exact in levels:
+                (bn, be), (dn, de) = ((_noisy(f.loc[seeds], noisy), f.loc[seeds, exact]) for f in (base, dist))
+                g = paired_gain((bn - be).values * 100, (dn - de).values * 100)
+                gain = paired_gain(bn.values * 100, dn.values * 100)
                 rows.append({"dataset": dataset, "student": student, "teacher": teacher, "model": model,
-                             "level": level, "baseline_degradation": b.mean() * 100,
-                             "distilled_degradation": d.mean() * 100, "difference": g.mean,
+                             "level": level, "baseline_noisy": bn.mean() * 100, "distilled_noisy": dn.mean() * 100,
+                             "gain": gain.mean, "gain_ci_low": gain.ci_low, "gain_ci_high": gain.ci_high,
+                             "gain_p_value": gain.p_value,
+                             "baseline_degradation": (bn - be).mean() * 100,
+                             "distilled_degradation": (dn - de).mean() * 100, "difference": g.mean,
                              "ci_low": g.ci_low, "ci_high": g.ci_high, "p_value": g.p_value, "seeds": g.n})
     return pd.DataFrame(rows)
 
 
-def _noisy(frame: pd.DataFrame, strength_index: int | None) -> pd.Series:
-    if strength_index is None:
-        return frame["subset_device"]
-    return frame["sweep"].map(lambda errors: errors[strength_index])
+def _noisy(frame: pd.DataFrame, column) -> pd.Series:
+    """A noisy error column, or (an int) the depolarising sweep's error at that strength's index."""
+    if isinstance(column, str):
+        return frame[column]
+    return frame["sweep"].map(lambda errors: errors[column])
 
 
 def _signed(value: float) -> str:
@@ -133,18 +143,26 @@ def to_markdown(table: pd.DataFrame, gains: pd.DataFrame) -> str:
     lines += _model_markdown(table)
     if gains.empty:
         return "\n".join(lines) + "\n"
-    lines += ["", "Does distillation change how noise hurts? Degradation = noisy − exact error on the same images "
-              "(points); difference = baseline's − distilled's, seed by seed, with its 95% t-interval (positive: "
-              "the distilled student loses less).", "",
-              "| dataset | student | teacher | noise | baseline degradation | distilled degradation | "
-              "difference [95% CI] | p |", "|---|---|---|---|---:|---:|---:|---:|"]
+    lines += ["", "Does distillation help under noise, and does it change how noise hurts? Gain under noise = "
+              "baseline's − distilled's noisy error; degradation = noisy − exact error on the same images; difference "
+              "= baseline's degradation − distilled's; seed by seed, in points, with 95% t-intervals (positive: "
+              "distillation helped, or the distilled student loses less).", "",
+              "| dataset | student | teacher | noise | gain under noise [95% CI] | p | baseline degradation | "
+              "distilled degradation | difference [95% CI] | p |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for g in gains.itertuples():
-        ci = "" if g.ci_low != g.ci_low else f" [{g.ci_low:+.2f}, {g.ci_high:+.2f}]"
-        p = "–" if g.p_value != g.p_value else f"{g.p_value:.3f}"
         lines.append(f"| {g.dataset} | {g.student} | {g.teacher} | {g.model} {g.level} | "
+                     f"{_signed(g.gain)}{_ci(g.gain_ci_low, g.gain_ci_high)} | {_p(g.gain_p_value)} | "
                      f"{_signed(g.baseline_degradation)} | {_signed(g.distilled_degradation)} | "
-                     f"{_signed(g.difference)}{ci} | {p} |")
+                     f"{_signed(g.difference)}{_ci(g.ci_low, g.ci_high)} | {_p(g.p_value)} |")
     return "\n".join(lines) + "\n"
+
+
+def _ci(low: float, high: float) -> str:
+    return "" if low != low else f" [{low:+.2f}, {high:+.2f}]"
+
+
+def _p(p: float) -> str:
+    return "–" if p != p else f"{p:.3f}"
 
 
 def _model_markdown(table: pd.DataFrame) -> list[str]:
@@ -200,3 +218,46 @@ def plot_error_vs_noise(records: pd.DataFrame, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_device_errors(table: pd.DataFrame, device_name: str, path: Path) -> None:
+    """Per dataset, every student's exact, noisy and mitigated test error on the device (mean over seeds),
+    with the 95% interval its image count implies: a -chain student's from the calibrated model on its many
+    images, the others' from aer on the noisy subset."""
+    plt = pyplot()
+    datasets = list(dict.fromkeys(table["dataset"])) if not table.empty else []
+    fig, axes = plt.subplots(len(datasets) or 1, 1, figsize=(max(8, 0.9 * len(table) / max(len(datasets), 1) + 3),
+                                                              3.6 * max(len(datasets), 1)), squeeze=False)
+    if not datasets:
+        axes[0, 0].text(0.5, 0.5, "no quantum students in params.yaml", ha="center", va="center")
+        axes[0, 0].set_axis_off()
+    for ax, dataset in zip(axes[:, 0], datasets):
+        rows = table[table["dataset"] == dataset].to_dict("records")
+        x = np.arange(len(rows))
+        for offset, kind, colour in ((-0.27, "exact", "tab:blue"), (0, "noisy", "tab:red"),
+                                     (0.27, "mitigated", "tab:green")):
+            values, widths = [], []
+            for r in rows:
+                chain = "model_images" in r and r["model_images"] == r["model_images"]
+                value = r[f"model_{kind}_error"] if chain else r[f"{kind}_error"] if kind != "exact" \
+                    else r["subset_exact_error"]
+                images = r["model_images"] if chain else r["images"]
+                values.append(value)
+                widths.append(subset_half_width(value / 100, int(images)))
+            ax.bar(x + offset, values, 0.27, yerr=widths, capsize=2, color=colour, label=kind)
+        ax.set_xticks(x, [f"{r['student']}\n{_label(r['role'], r['teacher'])}" for r in rows], rotation=60,
+                      ha="right", fontsize=7)
+        ax.set_ylabel("test error (%)")
+        ax.set_title(f"{dataset} on {device_name}: -chain students on {_images(rows, True)} images (calibrated "
+                     f"model), the others on {_images(rows, False)} (aer)", fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _images(rows: list[dict], chain: bool) -> str:
+    counts = {int(r["model_images"] if chain else r["images"]) for r in rows
+              if ("model_images" in r and r["model_images"] == r["model_images"]) == chain}
+    return "/".join(f"{c:,}" for c in sorted(counts)) or "no"
