@@ -57,6 +57,17 @@ def _hardware(root: Path) -> str:
     return hardware_table.to_markdown(read_table(root / paths.HARDWARE_CSV), read_table(root / paths.NOISE_GAINS_CSV))
 
 
+def _device(root: Path) -> str:
+    """Every baseline student on the device: its exact error and its noisy and mitigated ones, each with
+    the 95% half-width its image count implies (c2q.reporting.hardware_table.device_rows)."""
+    rows = hardware_table.device_rows(read_table(root / paths.HARDWARE_CSV))
+    lines = ["| dataset | student | exact % | on the device % | mitigated % | images | 2q gates |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['dataset']} | {r['student']} | {r['exact']:.2f} | {r['noisy']:.2f} ± {r['half_width']:.1f} | "
+              f"{r['mitigated']:.2f} | {r['images']:,} | {r['two_qubit_gates']:.0f} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
 def _interval(r) -> str:
     return f"{r.gain:+.2f}" if pd.isna(r.ci_low) else f"{r.gain:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
 
@@ -94,6 +105,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "teachers": _teachers,
     "gain-summary": _gain_summary,
     "hardware-table": _hardware,
+    "device-table": _device,
     "study-notebooks": _study_notebooks,
     "study-counts": _study_counts,
 }

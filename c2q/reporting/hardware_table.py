@@ -220,36 +220,48 @@ def plot_error_vs_noise(records: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
+def device_rows(table: pd.DataFrame, role: str | None = None) -> list[dict]:
+    """One student per row on the device, mean over seeds: exact, noisy and mitigated error on the same
+    images (a -chain student's on the calibrated model's many images, the others' on aer's subset), the
+    half-width of the 95% interval that image count implies, and the compiled circuit's two-qubit gates."""
+    out = []
+    for r in (table if role is None else table[table["role"] == role]).to_dict("records"):
+        chain = "model_images" in r and r["model_images"] == r["model_images"]
+        exact, noisy, mitigated = ((r[f"model_{k}_error"] for k in ("exact", "noisy", "mitigated")) if chain else
+                                   (r["subset_exact_error"], r["noisy_error"], r["mitigated_error"]))
+        images = int(r["model_images"] if chain else r["images"])
+        out.append({"dataset": r["dataset"], "student": r["student"], "role": r["role"], "teacher": r["teacher"],
+                    "chain": chain, "exact": exact, "noisy": noisy,
+                    "mitigated": mitigated, "images": images, "half_width": subset_half_width(noisy / 100, images),
+                    "two_qubit_gates": r["two_qubit_gates"]})
+    return out
+
+
 def plot_device_errors(table: pd.DataFrame, device_name: str, path: Path) -> None:
-    """Per dataset, every student's exact, noisy and mitigated test error on the device (mean over seeds),
-    with the 95% interval its image count implies: a -chain student's from the calibrated model on its many
-    images, the others' from aer on the noisy subset."""
+    """Per dataset, every student's exact, noisy and mitigated test error on the device (mean over seeds,
+    `device_rows`), with the 95% interval its image count implies."""
     plt = pyplot()
-    datasets = list(dict.fromkeys(table["dataset"])) if not table.empty else []
-    fig, axes = plt.subplots(len(datasets) or 1, 1, figsize=(max(8, 0.9 * len(table) / max(len(datasets), 1) + 3),
-                                                              3.6 * max(len(datasets), 1)), squeeze=False)
+    rows = device_rows(table)
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    panels = max(len(datasets), 1)
+    width = max(8, 0.9 * len(rows) / panels + 3)
+    fig, axes = plt.subplots(panels, 1, figsize=(width, 3.6 * panels), squeeze=False)
     if not datasets:
         axes[0, 0].text(0.5, 0.5, "no quantum students in params.yaml", ha="center", va="center")
         axes[0, 0].set_axis_off()
     for ax, dataset in zip(axes[:, 0], datasets):
-        rows = table[table["dataset"] == dataset].to_dict("records")
-        x = np.arange(len(rows))
+        mine = [r for r in rows if r["dataset"] == dataset]
+        x = np.arange(len(mine))
         for offset, kind, colour in ((-0.27, "exact", "tab:blue"), (0, "noisy", "tab:red"),
                                      (0.27, "mitigated", "tab:green")):
-            values, widths = [], []
-            for r in rows:
-                chain = "model_images" in r and r["model_images"] == r["model_images"]
-                value = r[f"model_{kind}_error"] if chain else r[f"{kind}_error"] if kind != "exact" \
-                    else r["subset_exact_error"]
-                images = r["model_images"] if chain else r["images"]
-                values.append(value)
-                widths.append(subset_half_width(value / 100, int(images)))
+            values = [r[kind] for r in mine]
+            widths = [subset_half_width(v / 100, r["images"]) for v, r in zip(values, mine)]
             ax.bar(x + offset, values, 0.27, yerr=widths, capsize=2, color=colour, label=kind)
-        ax.set_xticks(x, [f"{r['student']}\n{_label(r['role'], r['teacher'])}" for r in rows], rotation=60,
+        ax.set_xticks(x, [f"{r['student']}\n{_label(r['role'], r['teacher'])}" for r in mine], rotation=60,
                       ha="right", fontsize=7)
         ax.set_ylabel("test error (%)")
-        ax.set_title(f"{dataset} on {device_name}: -chain students on {_images(rows, True)} images (calibrated "
-                     f"model), the others on {_images(rows, False)} (aer)", fontsize=9)
+        ax.set_title(f"{dataset} on {device_name}: -chain students on {_images(mine, True)} images (calibrated "
+                     f"model), the others on {_images(mine, False)} (aer)", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -258,6 +270,4 @@ def plot_device_errors(table: pd.DataFrame, device_name: str, path: Path) -> Non
 
 
 def _images(rows: list[dict], chain: bool) -> str:
-    counts = {int(r["model_images"] if chain else r["images"]) for r in rows
-              if ("model_images" in r and r["model_images"] == r["model_images"]) == chain}
-    return "/".join(f"{c:,}" for c in sorted(counts)) or "no"
+    return "/".join(f"{c:,}" for c in sorted({r["images"] for r in rows if r["chain"] == chain})) or "no"
