@@ -60,8 +60,8 @@ def _hardware(root: Path) -> str:
 def _device(root: Path) -> str:
     """Every baseline student on the device: its exact error and its noisy and mitigated ones, each with
     the 95% half-width its image count implies (c2q.reporting.hardware_table.device_rows)."""
-    rows = hardware_table.device_rows(read_table(root / paths.HARDWARE_CSV))
-    lines = ["| dataset | student | exact % | on the device % | mitigated % | images | 2q gates |",
+    rows = hardware_table.device_rows(read_table(root / paths.HARDWARE_CSV), "baseline")
+    lines = ["| dataset | student | exact % (same images) | on the device % | mitigated % | images | 2q gates |",
              "|---|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['dataset']} | {r['student']} | {r['exact']:.2f} | {r['noisy']:.2f} ± {r['half_width']:.1f} | "
               f"{r['mitigated']:.2f} | {r['images']:,} | {r['two_qubit_gates']:.0f} |" for r in rows]

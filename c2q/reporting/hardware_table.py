@@ -256,7 +256,8 @@ def plot_device_errors(table: pd.DataFrame, device_name: str, path: Path) -> Non
                                      (0.27, "mitigated", "tab:green")):
             values = [r[kind] for r in mine]
             widths = [subset_half_width(v / 100, r["images"]) for v, r in zip(values, mine)]
-            ax.bar(x + offset, values, 0.27, yerr=widths, capsize=2, color=colour, label=kind)
+            below = [min(w, v) for w, v in zip(widths, values)]  # an error is never below 0
+            ax.bar(x + offset, values, 0.27, yerr=[below, widths], capsize=2, color=colour, label=kind)
         ax.set_xticks(x, [f"{r['student']}\n{_label(r['role'], r['teacher'])}" for r in mine], rotation=60,
                       ha="right", fontsize=7)
         ax.set_ylabel("test error (%)")
