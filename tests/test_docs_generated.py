@@ -43,20 +43,20 @@ def test_committed_pages_are_what_make_docs_writes():
 def test_every_page_with_results_has_blocks_and_readme_holds_the_tables():
     names = {b.name for page in pages(REPO) for b in blocks((REPO / page).read_text())}
     readme = {b.name for b in blocks((REPO / "README.md").read_text())}
-    assert {"error-table", "gains-table", "study-notebooks"} <= readme
-    assert {"hardware-table", "teachers", "gain-summary"} <= names
+    assert {"error-table", "device-table", "study-notebooks"} <= readme
+    assert {"gains-table", "hardware-table", "teachers", "gain-summary"} <= names
 
 
 def test_a_table_edited_by_hand_fails_the_check(tmp_path):
     root = copy_of_docs(tmp_path)
     readme = root / "README.md"
     text = readme.read_text()
-    block = next(b for b in blocks(text) if b.name == "gains-table")
-    row = text[block.start:block.end].splitlines()[-1]          # the last gain row
+    block = next(b for b in blocks(text) if b.name == "device-table")
+    row = text[block.start:block.end].splitlines()[-1]          # the last student on the device
     readme.write_text(text.replace(row, row.replace("|", "| 9", 1)))
-    assert stale(root) == {readme.relative_to(root): ["gains-table"]}
+    assert stale(root) == {readme.relative_to(root): ["device-table"]}
     result = check(root)
-    assert result.returncode == 1 and "README.md: out of date: gains-table" in result.stderr
+    assert result.returncode == 1 and "README.md: out of date: device-table" in result.stderr
     write(root)
     assert stale(root) == {} and readme.read_text() == text
 
