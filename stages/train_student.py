@@ -160,7 +160,7 @@ def main(argv: list[str]) -> None:
         tags.update(classes=classes if classes == "all" else ",".join(map(str, classes)), role=args.role)
         recipe_params, code = key_params(variant, logged), code_digests(CODE)
         keys = {s: training_key(name, recipe_params, s, digests, code) for s in seeds}
-        todo = [s for s in seeds if not is_done(paths.student_metrics(*ids(args, s)), keys[s])]
+        todo = [s for s in seeds if not finished(args, s, keys[s])]
         # Only finished trainings keep their files: no stale result is left to look valid.
         remove_stale(folders, {paths.seed_stem(s) for s in seeds if s not in todo})
         print(f"{name}: {len(todo)} of {len(seeds)} trainings to run", flush=True)
@@ -203,6 +203,12 @@ def recipe_for(variant: StudentVariant, params: Params, n: int) -> Recipe:
         return Recipe.of(params.student)
     cfg = params.hybrid
     return Recipe.for_epochs(cfg.epochs, cfg.batch_size, cfg.lr, n)
+
+
+def finished(args: argparse.Namespace, seed: int, key: str) -> bool:
+    """A training done before: its metrics file written for this key, and its model file there. The metrics
+    are in git and the model in DVC's cache, so a clone without the cache has only the first."""
+    return is_done(paths.student_metrics(*ids(args, seed)), key) and paths.student_model(*ids(args, seed)).is_file()
 
 
 def training_noise(device: str, qubits: int) -> PauliNoise:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -466,6 +467,19 @@ def test_removing_a_seed_removes_its_files(digits):
     assert proc.stdout.count("0 of 2 trainings to run") == 2 * len(STUDENTS)
     assert not [p for p in _student_files(repo) if "/s2." in p]
     assert set(pd.read_csv(repo / "metrics/error_table.csv")["seeds"]) == {2}
+
+
+def test_a_clone_with_the_committed_metrics_but_not_the_models_trains_them_again(digits):
+    """The metrics are in git, the models in DVC's cache: a clone without the cache has a training's metrics
+    file, written for its key, and no model. Its stage reruns and trains, and does not take the metrics for
+    the training."""
+    repo, _ = digits
+    folder = repo / "models/students/baseline/digits" / STUDENTS[0]
+    shutil.rmtree(folder)
+    proc = run(["dvc", "repro"], repo)
+    assert f"Running stage 'train_baseline@digits-{STUDENTS[0]}'" in proc.stdout
+    assert f"train_baseline@digits-{STUDENTS[0]}: 2 of 2 trainings to run" in proc.stdout
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == ["s0.pt", "s1.pt"]
 
 
 # What must rerun after each edit, as patterns of stage names (main and study pipelines): every other
