@@ -486,7 +486,8 @@ def test_a_clone_with_the_committed_metrics_but_not_the_models_trains_them_again
 # stage must stay up to date. A params edit is (key, value); a code edit appends a comment to the module.
 RERUNS = [
     (("evaluate", {"shots": [500]}), ["evaluate@*"]),
-    (("evaluate", {"noise": {"device": "fake_manila"}}), ["evaluate@*"]),
+    # the noise-aware (-nat) students train under the device's noise; none here, so none retrains (key unchanged)
+    (("evaluate", {"noise": {"device": "fake_manila"}}), ["evaluate@*", "train_baseline@*", "train_distilled@*"]),
     # cache_logits reads the teacher section to rebuild each teacher; it reruns on the new weights anyway.
     (("teacher", {"lenet": {"epochs": 2}}), ["train_teacher@digits-lenet", "cache_logits@*", "study_teachers@*"]),
     (("student", {"lr": 0.02}), ["train_baseline@*", "train_distilled@*", "study_map@*", "study_map_whole_val@*"]),
@@ -495,7 +496,7 @@ RERUNS = [
     ("c2q/core/methods.py", ["train_baseline@*", "train_distilled@*", "study_map@*", "study_map_whole_val@*"]),
     ("c2q/reporting/error_table.py", ["aggregate"]),
     ("c2q/reporting/figures.py", ["evaluate@*", "aggregate", "study_report"]),
-    ("c2q/offsim/noise.py", ["evaluate@*"]),
+    ("c2q/offsim/noise.py", ["evaluate@*", "train_baseline@*", "train_distilled@*"]),
     # where the students train and are evaluated; the study, on the CPU, reads no device
     (("device", "cpu"), ["train_teacher@*", "cache_logits@*", "train_baseline@*", "train_distilled@*", "evaluate@*"]),
     # what a model file holds: every training writes one, and evaluate reads them
@@ -528,10 +529,17 @@ def test_an_edit_reruns_exactly_the_stages_it_shapes(digits, edit, reruns):
 
 
 def test_changing_the_noise_model_reruns_the_evaluation_and_no_training(digits):
+    """The student stages read the device (a -nat student trains under its noise), so they rerun, but none of
+    these students is noise-aware: their keys are unchanged and nothing trains again."""
     repo, _ = digits
+    before = _student_files(repo)
     set_params(repo, {"evaluate": {"noise": {"device": "fake_manila"}}})
-    ran = repro(repo, mirror=None)
-    assert sorted(ran) == ["aggregate", "evaluate@digits"]
+    proc = run(["dvc", "repro"], repo)
+    ran = re.findall(r"Running stage '([^']+)'", proc.stdout)
+    students = _students("train_baseline") + _students("train_distilled", "ensemble")
+    assert sorted(ran) == sorted(students + ["aggregate", "evaluate@digits"])
+    assert proc.stdout.count("0 of 2 trainings to run") == len(students)
+    assert _student_files(repo) == before
     noisy = json.loads((repo / "metrics/evaluation/digits/baseline/fc-angle-q3/s0.json").read_text())["noisy_subset"]
     assert noisy["device"] == "fake_manila"
     assert "fake_manila" in (repo / "metrics/error_table.md").read_text()
