@@ -1,27 +1,42 @@
-"""What a whole pipeline run costs: wall time, peak memory of all its processes, time inside its stages.
+"""What a whole pipeline run costs: wall time, peak memory, and where the time goes, by stage and by kind of work.
 
     C2Q_DATA_MIRROR=../shared/datasets python -m benchmarks.pipeline_cost -- dvc repro
     python -m benchmarks.pipeline_cost --json cost.json -- dvc exp run -S 'students=[...]'
 
-Runs the command in the current directory, samples the resident memory of the
-command and every process below it every 2 s (their sum, and the largest one),
-and afterwards reads the repository's local MLflow store (mlflow.db) for the
-stage runs that started during the command: how long they ran (each stage's
-own work: its MLflow run spans it from connecting to finishing) and what is
-left between them (process start, imports, DVC's own bookkeeping).
+Runs the command in the current directory with C2Q_PROFILE set (c2q.core.timing:
+every stage command records when it started, when its `main` ran, and its
+seconds in tracking-store calls and checkpoint reads and writes), samples the
+resident memory of the command and every process below it every 2 s, and
+prints, per stage kind and in all, the seconds of each kind of work:
+
+- work: the stage's own computation (its `main`, less the two below);
+- tracking: calls to the MLflow store (runs, params, metrics, curves, models);
+- checkpoint: reading and writing training checkpoints;
+- start-up: from the stage command's start to its `main`, and from its end to the command's exit
+  (imports, or handing the stage to the warm server and back);
+- dvc: the rest of the wall time, DVC's own (hashing, caching, the lock file, between stages).
+
+Bookkeeping is tracking + checkpoint + start-up + dvc, as a share of the wall time.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import psutil
+
+KINDS = ("work", "tracking", "checkpoint", "start-up")
+BOOKKEEPING = ("tracking", "checkpoint", "start-up", "dvc")
 
 
 def _tree_rss(root: psutil.Process) -> tuple[int, int]:
@@ -35,19 +50,48 @@ def _tree_rss(root: psutil.Process) -> tuple[int, int]:
     return sum(sizes), max(sizes, default=0)
 
 
-def _stage_seconds(since_ms: int) -> tuple[int, float]:
-    """(stage runs, their summed duration in s) in ./mlflow.db that started after `since_ms`."""
-    import mlflow
+def stage_kind(argv: list[str]) -> str:
+    """The dvc.yaml stage kind of a stage command's argv (`train_student baseline ...` is train_baseline)."""
+    if argv[0] == "train_student":
+        return f"train_{argv[1]}"
+    return argv[0]
 
-    mlflow.set_tracking_uri(f"sqlite:///{Path('mlflow.db').resolve()}")
-    client = mlflow.MlflowClient()
-    durations = []
-    for experiment in client.search_experiments():
-        for run in client.search_runs([experiment.experiment_id], f"attributes.start_time >= {since_ms}",
-                                      max_results=50000):
-            if run.info.run_name == run.data.tags.get("dvc_stage") and run.info.end_time:
-                durations.append((run.info.end_time - run.info.start_time) / 1000)
-    return len(durations), sum(durations)
+
+def profile(folder: Path) -> dict[str, dict[str, float]]:
+    """{stage kind: {"stages": n, kind of work: seconds}} from the records c2q.core.timing wrote in `folder`."""
+    out: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for client_file in sorted(folder.glob("*.client.json")):
+        client = json.loads(client_file.read_text())
+        stage_file = client_file.with_name(client_file.name.replace(".client.", ".stage."))
+        row = out[stage_kind(client["argv"])]
+        row["stages"] += 1
+        if not stage_file.is_file():  # the stage failed before its main began: all start-up
+            row["start-up"] += client["end"] - client["start"]
+            continue
+        stage = json.loads(stage_file.read_text())
+        seconds = stage["seconds"]
+        row["tracking"] += seconds.get("tracking", 0.0)
+        row["checkpoint"] += seconds.get("checkpoint", 0.0)
+        row["work"] += stage["main_end"] - stage["main_start"] - sum(seconds.values())
+        row["start-up"] += (stage["main_start"] - client["start"]) + (client["end"] - stage["main_end"])
+    return out
+
+
+def table(by_stage: dict[str, dict[str, float]], wall: float) -> tuple[str, dict[str, float]]:
+    """A markdown table of seconds per stage kind and kind of work, and the totals with DVC's share."""
+    totals = {k: sum(row[k] for row in by_stage.values()) for k in KINDS}
+    totals["dvc"] = wall - sum(totals.values())
+    lines = ["| stage | stages | " + " | ".join(KINDS) + " | total |", "|---|---:|" + "---:|" * (len(KINDS) + 1)]
+    for name, row in by_stage.items():
+        lines.append(f"| {name} | {int(row['stages'])} | " + " | ".join(f"{row[k]:.1f}" for k in KINDS)
+                     + f" | {sum(row[k] for k in KINDS):.1f} |")
+    lines.append("| all | " + f"{sum(int(r['stages']) for r in by_stage.values())} | "
+                 + " | ".join(f"{totals[k]:.1f}" for k in KINDS) + f" | {sum(totals[k] for k in KINDS):.1f} |")
+    shares = " · ".join(f"{k} {totals[k]:.1f} s ({100 * totals[k] / wall:.1f} %)" for k in (*KINDS, "dvc"))
+    booked = sum(totals[k] for k in BOOKKEEPING)
+    return "\n".join([*lines, "", f"wall {wall:.1f} s: {shares}",
+                      f"bookkeeping (tracking + checkpoint + start-up + dvc): {booked:.1f} s, "
+                      f"{100 * booked / wall:.1f} % of the wall time"]), totals
 
 
 def main() -> None:
@@ -56,9 +100,9 @@ def main() -> None:
     ap.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command, e.g. -- dvc repro")
     args = ap.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    since_ms = int(time.time() * 1000)
+    records = Path(tempfile.mkdtemp(prefix="c2q-profile-"))
     start = time.perf_counter()
-    proc = subprocess.Popen(command)
+    proc = subprocess.Popen(command, env={**os.environ, "C2Q_PROFILE": str(records)})
     root, peak, largest, done = psutil.Process(proc.pid), 0, 0, threading.Event()
 
     def sample() -> None:
@@ -73,11 +117,14 @@ def main() -> None:
     wall = time.perf_counter() - start
     done.set()
     sampler.join()
-    stages, inside = _stage_seconds(since_ms) if Path("mlflow.db").is_file() else (0, 0.0)
+    by_stage = profile(records)
+    shutil.rmtree(records, ignore_errors=True)
+    text, totals = table(by_stage, wall)
+    print(text)
     figures = {"command": " ".join(command), "exit_code": code, "wall_s": round(wall, 1),
-               "stages": stages, "inside_stages_s": round(inside, 1),
-               "wall_over_inside": round(wall / inside, 3) if inside else None,
-               "between_stages_s_each": round((wall - inside) / stages, 2) if stages else None,
+               "seconds": {k: round(v, 3) for k, v in totals.items()},
+               "bookkeeping_share": round(sum(totals[k] for k in BOOKKEEPING) / wall, 4),
+               "by_stage": {name: {k: round(v, 3) for k, v in row.items()} for name, row in by_stage.items()},
                "peak_rss_all_processes_gb": round(peak / 2**30, 2), "largest_process_gb": round(largest / 2**30, 2)}
     print(json.dumps(figures, indent=2))
     if args.json:

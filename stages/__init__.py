@@ -15,6 +15,7 @@ import gc
 import sys
 from typing import Callable
 
+from c2q.core import timing
 from c2q.core.errors import StageError
 from c2q.core.runtime import keep_freed_memory
 
@@ -22,6 +23,7 @@ from c2q.core.runtime import keep_freed_memory
 def run(main: Callable[[list[str]], None]) -> None:
     """Run a stage's main; expected failures print one clear message and exit 2, Ctrl-C exits 130."""
     keep_freed_memory()
+    timing.main_started()
     try:
         main(sys.argv[1:])
     except StageError as e:
@@ -32,6 +34,7 @@ def run(main: Callable[[list[str]], None]) -> None:
               "a training stage resumes from its last completed epoch.", file=sys.stderr)
         sys.exit(130)
     finally:
+        timing.main_ended(sys.argv[1:])
         # torch, MLflow and their imports leave millions of objects; the garbage collections of
         # interpreter shutdown would walk them all, about 3 s per stage. Frozen objects are skipped.
         gc.freeze()

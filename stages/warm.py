@@ -43,7 +43,7 @@ STAGES = ("download", "reduce", "train_teacher", "cache_logits", "train_student"
 PRELOAD = ("torch", "torch._dynamo", "mlflow", "mlflow.store.tracking.sqlalchemy_store", "mlflow.data.meta_dataset",
            "matplotlib.pyplot", *(f"stages.{s}" for s in STAGES))
 # Set per invocation by DVC or the launcher; the child receives them, the server need not match them.
-_PER_INVOCATION = ("DVC_", "C2Q_PIPELINE_RUN")
+_PER_INVOCATION = ("DVC_", "C2Q_PIPELINE_RUN", "C2Q_PROFILE_")
 _PACKAGES = ("c2q", "stages")
 
 

@@ -27,6 +27,7 @@ NOT_SHAPING = {
     "c2q/core/invocation.py": "names the repository and the `dvc` invocation an MLflow run belongs to",
     "c2q/core/errors.py": "defines the errors a stage reports",
     "c2q/core/runtime.py": "tunes glibc's allocator; results are bit-identical either way",
+    "c2q/core/timing.py": "times kinds of work for benchmarks.pipeline_cost when C2Q_PROFILE is set",
     "stages/__init__.py": "runs a stage: error messages and exit codes",
 }
 

@@ -27,6 +27,7 @@ from c2q.offsim.qasm import from_qasm3
 from c2q.serving import load_student
 from c2q.training.scoring import predict
 from tests.browser import chromium_driver, run_list
+from tests.conftest import REPO
 from tests.dvc_stages import declared_stages
 from tests.pipeline_utils import (DIGITS_STUDY, QUICK_STUDENT, commit_all, env, make_repo, mlflow_http,
                                   pyfunc_matches_the_pipeline, repro, run, set_params)
@@ -481,6 +482,23 @@ def test_a_clone_with_the_committed_metrics_but_not_the_models_trains_them_again
     assert f"train_baseline@digits-{STUDENTS[0]}: 2 of 2 trainings to run" in proc.stdout
     assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == ["s0.pt", "s1.pt"]
 
+
+
+def test_the_cost_benchmark_splits_a_run_into_work_tracking_checkpoints_start_up_and_dvc(digits, tmp_path):
+    """benchmarks.pipeline_cost on a run that trains one student again: every kind of work is seen where it
+    happens, and the kinds add up to the wall time."""
+    repo, _ = digits
+    shutil.rmtree(repo / "models/students/baseline/digits" / STUDENTS[0])
+    out = tmp_path / "cost.json"
+    run([sys.executable, str(REPO / "benchmarks/pipeline_cost.py"), "--json", str(out), "--", "dvc", "repro"], repo)
+    cost = json.loads(out.read_text())
+    trained = cost["by_stage"]["train_baseline"]
+    assert trained["stages"] == 1
+    assert min(trained[k] for k in ("work", "tracking", "checkpoint", "start-up")) > 0, trained
+    seconds = cost["seconds"]
+    assert seconds["dvc"] > 0
+    assert abs(sum(seconds.values()) - cost["wall_s"]) < 0.1
+    assert 0 < cost["bookkeeping_share"] < 1
 
 # What must rerun after each edit, as patterns of stage names (main and study pipelines): every other
 # stage must stay up to date. A params edit is (key, value); a code edit appends a comment to the module.

@@ -27,6 +27,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
+from c2q.core import timing
 from c2q.core.errors import StageInputError, TrackingStoreError
 from c2q.core.invocation import pipeline_run_id, repo_root
 from c2q.core.io import file_md5
@@ -104,7 +105,11 @@ def retrying(call: Callable[[], T], what: str, advice: str = AFTER_A_FAILED_STAG
     """`call()`, retried while the tracking store is unreachable, for at most `budget` seconds
     (C2Q_TRACKING_RETRY_S); then a TrackingStoreError naming the store, what was being done and `advice`.
     Only transient failures are retried; anything else (a bad param, a missing run) is raised at once."""
-    budget = retry_seconds() if budget is None else budget
+    with timing.timed("tracking"):
+        return _retrying(call, what, advice, retry_seconds() if budget is None else budget)
+
+
+def _retrying(call: Callable[[], T], what: str, advice: str, budget: float) -> T:
     deadline, wait, warned = time.monotonic() + budget, 0.5, False
     while True:
         try:
