@@ -144,6 +144,38 @@ def _store_lock(uri: str):
     return FileLock(uri[len("sqlite:///"):] + ".lock", timeout=600)
 
 
+_TUNED = False
+
+
+def _tune_sqlite() -> None:
+    """Every SQLite connection of this process in WAL mode with synchronous=NORMAL: a write-ahead log
+    instead of a rollback journal, and one fsync per checkpoint of it instead of several per transaction.
+    A logged run costs a few SQLite transactions; in the default rollback mode each waits for the disk.
+    A process that dies loses nothing committed (only a power cut can lose the last transactions), and
+    readers no longer block writers, so stages logging at once wait less for each other."""
+    global _TUNED
+    if _TUNED:
+        return
+    import sqlite3
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "connect")
+    def _on_connect(connection, _record) -> None:
+        if isinstance(connection, sqlite3.Connection):
+            cursor = connection.cursor()
+            try:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.OperationalError:  # another connection holds a lock: keep its mode for now
+                pass
+            finally:
+                cursor.close()
+
+    _TUNED = True
+
+
 def git_commit() -> str:
     try:
         out = subprocess.run(
@@ -253,8 +285,11 @@ class StageRun:
     """The MLflow run of one stage execution, in the stage's own vocabulary; every call is retried
     for a bounded time while the tracking store is unreachable (`retrying`)."""
 
-    def __init__(self, client, run_id: str):
+    def __init__(self, client, run_id: str, experiment_id: str | None = None, tags: dict[str, str] | None = None):
+        """`experiment_id` and `tags`: the run's, as it was created (kept here, so that a training's run,
+        which inherits them, costs no read of this one)."""
         self._client, self.run_id = client, run_id
+        self._experiment_id, self._tags = experiment_id, dict(tags or {})
 
     def _log_batch(self, what: str, **rows: list) -> None:
         """Metrics, params or tags in one request, retried (`retrying`); rows are built once, so a retry
@@ -302,6 +337,7 @@ class StageRun:
 
         rows = [RunTag(k, str(v)) for k, v in tags.items()]
         self._log_batch("setting tags", tags=rows)
+        self._tags.update({row.key: row.value for row in rows})
 
     def log_training(self, run_name: str, params: dict[str, Any], metrics: dict[str, Any],
                      curve: list[dict[str, float]], tags: dict[str, Any], artifacts: tuple[Path, ...] = (),
@@ -312,11 +348,10 @@ class StageRun:
         from mlflow.entities import Param
 
         client = self._client
-        parent = retrying(lambda: client.get_run(self.run_id), f"logging {run_name}")
         own = {k: str(v) for k, v in tags.items() if v is not None}
-        inherited = {k: v for k, v in parent.data.tags.items()
+        inherited = {k: v for k, v in self._tags.items()
                      if not k.startswith("mlflow.") and k not in own and k != ATTEMPT_TAG}
-        create = _create_run(client, parent.info.experiment_id, run_name,
+        create = _create_run(client, self._experiment_id, run_name,
                              {**inherited, **own, "mlflow.parentRunId": self.run_id})
         run_id = retrying(create, f"logging {run_name}")
         rows = _metrics(numbers(metrics)) + _curve_rows(curve)
@@ -331,10 +366,7 @@ class StageRun:
     def in_store(self, call: Callable[[Any, str], T], what: str) -> T:
         """`call(client, experiment id)` against this run's store and experiment, retried like every call
         here (so `call` must be safe to repeat)."""
-        def attempt() -> T:
-            return call(self._client, self._client.get_run(self.run_id).info.experiment_id)
-
-        return retrying(attempt, what)
+        return retrying(lambda: call(self._client, self._experiment_id), what)
 
     def log_artifact(self, path: str | Path) -> None:
         """Log a file under the same relative folder it has in the repository."""
@@ -369,6 +401,8 @@ def stage_run(stage: str, experiment: str, params: dict[str, Any], tags: dict[st
         _close_killed_runs(client, experiment_id, stage)
         return experiment_id, parent
 
+    if uri.startswith("sqlite:///"):
+        _tune_sqlite()
     try:
         with _store_lock(uri):  # the client's first call creates a new SQLite store
             mlflow.set_tracking_uri(uri)
@@ -386,7 +420,8 @@ def stage_run(stage: str, experiment: str, params: dict[str, Any], tags: dict[st
     if os.environ.get("DVC_EXP_NAME"):
         all_tags["dvc_exp"] = os.environ["DVC_EXP_NAME"]
     run_tags = resolve_tags({k: str(v) for k, v in all_tags.items()})  # plus MLflow's user and source tags
-    run = StageRun(client, retrying(_create_run(client, experiment_id, stage, run_tags), "starting the stage's run"))
+    run = StageRun(client, retrying(_create_run(client, experiment_id, stage, run_tags), "starting the stage's run"),
+                   experiment_id, run_tags)
     try:
         run.log_params(params)
         yield run
