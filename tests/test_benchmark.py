@@ -21,3 +21,13 @@ def test_benchmark_runs_in_smoke_mode_and_every_cell_is_a_measurement():
         assert re.search(rf"^\| {teacher} \| 8 \| {RATE} \| [\d.]+ \| \d+ \| \d+% \|$", out, re.M), teacher
     rates = [int(r.replace(",", "")) for r in re.findall(rf"^\| [^|]+ \| ({RATE}) \(", out, re.M)]
     assert rates and min(rates) > 0
+
+
+def test_the_tracking_benchmark_logs_its_trainings_and_leaves_no_store_behind():
+    checkpoints = REPO / ".checkpoints"
+    before = set(checkpoints.iterdir()) if checkpoints.is_dir() else set()
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_tracking", "--trainings", "3"], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"^3 trainings logged: \d+\.\d ms each$", proc.stdout, re.M), proc.stdout
+    assert set(checkpoints.iterdir()) == before
