@@ -483,7 +483,6 @@ def test_a_clone_with_the_committed_metrics_but_not_the_models_trains_them_again
     assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == ["s0.pt", "s1.pt"]
 
 
-
 def test_the_cost_benchmark_splits_a_run_into_work_tracking_checkpoints_start_up_and_dvc(digits, tmp_path):
     """benchmarks.pipeline_cost on a run that trains one student again: every kind of work is seen where it
     happens, and the kinds add up to the wall time."""
@@ -499,6 +498,7 @@ def test_the_cost_benchmark_splits_a_run_into_work_tracking_checkpoints_start_up
     assert seconds["dvc"] > 0
     assert abs(sum(seconds.values()) - cost["wall_s"]) < 0.1
     assert 0 < cost["bookkeeping_share"] < 1
+
 
 # What must rerun after each edit, as patterns of stage names (main and study pipelines): every other
 # stage must stay up to date. A params edit is (key, value); a code edit appends a comment to the module.

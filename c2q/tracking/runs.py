@@ -17,6 +17,7 @@ same as in the metrics file.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import subprocess
@@ -144,18 +145,14 @@ def _store_lock(uri: str):
     return FileLock(uri[len("sqlite:///"):] + ".lock", timeout=600)
 
 
-_TUNED = False
-
-
+@functools.cache
 def _tune_sqlite() -> None:
     """Every SQLite connection of this process in WAL mode with synchronous=NORMAL: a write-ahead log
     instead of a rollback journal, and one fsync per checkpoint of it instead of several per transaction.
     A logged run costs a few SQLite transactions; in the default rollback mode each waits for the disk.
     A process that dies loses nothing committed (only a power cut can lose the last transactions), and
-    readers no longer block writers, so stages logging at once wait less for each other."""
-    global _TUNED
-    if _TUNED:
-        return
+    readers no longer block writers, so stages logging at once wait less for each other. Once per process
+    (cached): the listener applies to every engine made after it."""
     import sqlite3
 
     from sqlalchemy import event
@@ -172,8 +169,6 @@ def _tune_sqlite() -> None:
                 pass
             finally:
                 cursor.close()
-
-    _TUNED = True
 
 
 def git_commit() -> str:
