@@ -37,7 +37,7 @@ from pathlib import Path
 from c2q.core.invocation import pipeline_run_id
 
 STAGES = ("download", "reduce", "train_teacher", "cache_logits", "train_student", "evaluate", "aggregate",
-          "study_teachers", "study_train", "study_report")
+          "study_teachers", "study_train", "study_report", "study_noise", "study_noise_report")
 # Imports that cost seconds and that every stage would otherwise repeat: torch._dynamo is imported
 # by the first optimizer a process creates (2 s), matplotlib draws the confusion matrices and tables' figures.
 PRELOAD = ("torch", "torch._dynamo", "mlflow", "mlflow.store.tracking.sqlalchemy_store", "mlflow.data.meta_dataset",

@@ -25,7 +25,8 @@ PROJECT_FILES = ["c2q", "stages", "dvc.yaml", "params.yaml", ".dvcignore", ".git
 
 # A study (study/params.yaml) small enough for tests, on MNIST capped at MNIST_CAP images per split:
 # 2 map sizes x 2 seeds crossed with 2 teacher seeds, every family with 2 settings, a classical control, a
-# whole-validation group, and the notebooks' regime with their student on 3 classes, batched and as run.
+# whole-validation group, the notebooks' regime with their student on 3 classes, batched and as run, and the
+# noise question with a 2-qubit noise-aware student.
 MNIST_CAP = {"data": {"max_samples": 300}}
 SMALL_STUDY = {
     "datasets": ["mnist"], "students": ["fc-amplitude-q3", "fc-amplitude-q3-classical"], "sizes": [5, "all"],
@@ -39,11 +40,14 @@ SMALL_STUDY = {
                   "size": 5, "teachers": ["ensemble"],
                   "regimes": {"batched": {"batch_size": 16, "shots": False, "seeds": [0, 1, 2]},
                               "as_run": {"batch_size": 1, "shots": True, "seeds": [0, 1]}}},
+    "noise": {"datasets": ["mnist"], "students": ["fc-angle-q2-chain-nat"], "size": 5, "test_per_class": 5},
 }
 # The same on scikit-learn's digits, whose 8x8 images the notebooks' CNN cannot take: no notebooks' regime.
-DIGITS_STUDY = {**SMALL_STUDY, "datasets": ["digits"], "notebooks": {**SMALL_STUDY["notebooks"], "datasets": []}}
+DIGITS_STUDY = {**SMALL_STUDY, "datasets": ["digits"], "notebooks": {**SMALL_STUDY["notebooks"], "datasets": []},
+                "noise": {**SMALL_STUDY["noise"], "datasets": []}}
 # trainings per cell: controlled student 2 baseline + 2 x 2 distill + 2 ls + 4 controls x 2; classical 2 + 4
 MAP_ARMS, WHOLE_VAL_ARMS, NOTEBOOK_ARMS = 2 + 4 + 2 + 8 + 2 + 4, 2 + 4, 2
+NOISE_ARMS = 2 + 4  # per noise cell: its one student's 2 baselines and 2 distillation settings x 2 teacher seeds
 
 
 # A student recipe that trains a digits student in seconds: at most 30 steps of 16, validated every 5.

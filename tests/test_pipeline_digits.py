@@ -513,7 +513,7 @@ RERUNS = [
     (("hybrid", {"lr": 0.002}), ["train_baseline@*", "train_distilled@*"]),
     ("c2q/core/methods.py", ["train_baseline@*", "train_distilled@*", "study_map@*", "study_map_whole_val@*"]),
     ("c2q/reporting/error_table.py", ["aggregate"]),
-    ("c2q/reporting/figures.py", ["evaluate@*", "aggregate", "study_report"]),
+    ("c2q/reporting/figures.py", ["evaluate@*", "aggregate", "study_report", "study_noise_report"]),
     ("c2q/offsim/noise.py", ["evaluate@*", "train_baseline@*", "train_distilled@*"]),
     # where the students train and are evaluated; the study, on the CPU, reads no device
     (("device", "cpu"), ["train_teacher@*", "cache_logits@*", "train_baseline@*", "train_distilled@*", "evaluate@*"]),

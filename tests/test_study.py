@@ -20,7 +20,7 @@ from c2q.core.errors import ParamsError
 from c2q.study.config import StudyParams, load_study_params
 from c2q.study.report import notebooks_baselines, notebooks_gains
 from tests.conftest import REPO, mirror_path, set_key
-from tests.pipeline_utils import (MAP_ARMS, MNIST_CAP, NOTEBOOK_ARMS, QUICK_HYBRID, QUICK_STUDENT, SMALL_STUDY,
+from tests.pipeline_utils import (MAP_ARMS, MNIST_CAP, NOISE_ARMS, NOTEBOOK_ARMS, QUICK_HYBRID, QUICK_STUDENT, SMALL_STUDY,
                                   WHOLE_VAL_ARMS, make_repo, run, set_params)
 
 MAIN = {  # seeds 0 and 1 side by side in the pipeline's stage, as the study's arms are
@@ -38,13 +38,15 @@ def _repro(repo):
 def _files(repo):
     """{path: (mtime, bytes)} of every training's metrics file."""
     return {p.relative_to(repo).as_posix(): (p.stat().st_mtime_ns, p.read_bytes())
-            for p in (repo / "study/runs").rglob("*.json")}
+            for folder in ("study/runs", "study/noise") for p in (repo / folder).rglob("*.json")}
 
 
-def _trainings(repo) -> pd.DataFrame:
+def _trainings(repo, study: str = "map") -> pd.DataFrame:
+    """The MLflow runs of the map's and the notebooks' trainings, or (study="noise") the noise question's."""
     mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["c2q-regime-map"], max_results=10000)
-    return runs[runs["tags.role"].isin(["baseline", "distilled", "control"])]
+    runs = runs[runs["tags.role"].isin(["baseline", "distilled", "control"])]
+    return runs[(runs["tags.study"] == "noise") == (study == "noise")]
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +60,8 @@ def study(tmp_path_factory, mirror):
 MAP_CELLS = ["study_map@mnist-5-0", "study_map@mnist-5-1", "study_map@mnist-all-0", "study_map@mnist-all-1"]
 NOTEBOOK_CELLS = {"study_notebooks_batched@mnist-0", "study_notebooks_batched@mnist-1", "study_notebooks_batched@mnist-2",
                   "study_notebooks_as_run@mnist-0", "study_notebooks_as_run@mnist-1"}
-CELLS = {*MAP_CELLS, "study_map_whole_val@mnist-5-0", "study_map_whole_val@mnist-5-1", *NOTEBOOK_CELLS}
+NOISE_CELLS = {"study_noise@mnist-0", "study_noise@mnist-1"}
+CELLS = {*MAP_CELLS, "study_map_whole_val@mnist-5-0", "study_map_whole_val@mnist-5-1", *NOTEBOOK_CELLS, *NOISE_CELLS}
 TRAININGS = 4 * MAP_ARMS + 2 * WHOLE_VAL_ARMS + len(NOTEBOOK_CELLS) * NOTEBOOK_ARMS
 
 
@@ -66,7 +69,7 @@ TRAININGS = 4 * MAP_ARMS + 2 * WHOLE_VAL_ARMS + len(NOTEBOOK_CELLS) * NOTEBOOK_A
 def test_study_runs_after_the_main_splits_and_reports_every_training(study):
     repo, ran = study
     assert {"download@mnist", "reduce@mnist", "study_teachers@mnist-0", "study_teachers@mnist-1", "study_report",
-            *CELLS} == ran
+            "study_noise_report", *CELLS} == ran
     cell = repo / "study/runs/mnist/5/s1"
     distilled = json.loads((cell / "fc-amplitude-q3-ensemble.t0-standardised-T2-a0.5.json").read_text())
     assert distilled["teacher_seed"] == 0 and distilled["train_samples"] == 50 and distilled["size"] == 5
@@ -121,6 +124,31 @@ def test_study_runs_after_the_main_splits_and_reports_every_training(study):
 
 
 @pytest.mark.pipeline
+def test_the_noise_question_trains_under_the_device_and_tests_under_it(study):
+    """Each noise cell trains the map's baseline and distillation arms of its noise-aware student and tests
+    every one under the device's noise; the report pairs the chosen settings' noisy errors over crossed seeds."""
+    repo, _ = study
+    cell = repo / "study/noise/mnist/s1"
+    records = [json.loads(p.read_text()) for p in sorted(cell.glob("*.json"))]
+    assert len(records) == NOISE_ARMS
+    for r in records:
+        assert r["device"] == "fake_guadalupe" and r["test_images"] == 10 * 5 and r["shots"] == 2000
+        assert r["test_error"] == r["test_error_noisy"] and 0 <= r["test_error_exact"] <= 1
+        assert r["train_samples"] == 10 * 5 and r["val_samples"] == 10 * 2 and r["student"] == "fc-angle-q2-chain-nat"
+    assert {r["teacher_seed"] for r in records if r["family"] == "distill"} == {0, 1}  # crossed
+    runs = _trainings(repo, "noise")
+    assert len(runs) == 2 * NOISE_ARMS and set(runs["tags.device"]) == {"fake_guadalupe"}
+    table = pd.read_csv(repo / "study/results/noise.csv")
+    assert len(table) == 1 and table.loc[0, "method"] == "standardised" and table.loc[0, "p_holm"] >= table.loc[0, "p_value"]
+    data = pd.DataFrame(records + [json.loads(p.read_text()) for p in (repo / "study/noise/mnist/s0").glob("*.json")])
+    baseline = data[(data["family"] == "baseline") & (data["lr_scale"] == 1)]["test_error"].mean()
+    chosen_baseline = table.loc[0, "baseline_setting"]
+    if chosen_baseline.startswith("lr×1,"):  # the table's baseline error is the chosen setting's mean noisy error
+        assert table.loc[0, "baseline_error"] == pytest.approx(100 * baseline, abs=1e-3)
+    assert "Distillation under device noise" in (repo / "study/results/noise.md").read_text()
+
+
+@pytest.mark.pipeline
 def test_a_study_cell_trains_its_baseline_exactly_as_the_pipeline_does(study):
     """One engine, one recipe: the study's baseline at `all` and the pipeline's baseline stage for the same
     student and seed follow the same trajectory (every validation pass equal) to the same test error."""
@@ -141,12 +169,14 @@ def test_adding_a_seed_runs_only_that_seeds_trainings(study):
     n_runs = len(_trainings(repo))
     set_params(repo, {"seeds": [0, 1, 2]}, "study/params.yaml")
     ran, _ = _repro(repo)
-    assert ran == {"study_map@mnist-5-2", "study_map@mnist-all-2", "study_map_whole_val@mnist-5-2", "study_report"}
+    assert ran == {"study_map@mnist-5-2", "study_map@mnist-all-2", "study_map_whole_val@mnist-5-2", "study_report",
+                   "study_noise@mnist-2", "study_noise_report"}
     after = _files(repo)
     assert {p: v for p, v in after.items() if p in before} == before  # nothing trained again
-    assert sorted({p.split("/")[4] for p in set(after) - set(before)}) == ["s2"]
+    assert sorted({p.split("/")[-2] for p in set(after) - set(before)}) == ["s2"]
     runs = _trainings(repo)
     assert len(runs) == n_runs + 2 * MAP_ARMS + WHOLE_VAL_ARMS
+    assert len(_trainings(repo, "noise")) == 3 * NOISE_ARMS
     assert set(runs.sort_values("start_time")["tags.seed"].iloc[n_runs:]) == {"2"}
 
 

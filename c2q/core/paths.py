@@ -166,4 +166,10 @@ def study_cell(dataset: str, group: str, seed: int) -> Path:
     return STUDY / "runs" / dataset / str(group) / f"s{seed}"
 
 
+def study_noise_cell(dataset: str, seed: int) -> Path:
+    """One metrics file per training of one cell of the noise question (outside study/runs, which the map's
+    report reads whole)."""
+    return STUDY / "noise" / dataset / f"s{seed}"
+
+
 STUDY_RESULTS = STUDY / "results"

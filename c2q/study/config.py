@@ -38,7 +38,16 @@ def _notebooks_student(name: str) -> str:
     return name
 
 
+def _noise_student(name: str) -> str:
+    v = parse_student(name)
+    if not v.noise_aware or v.classical:
+        raise ValueError(f"{name}: the noise question trains noise-aware students laid on a line of the device, "
+                         "<reduction>-<encoding>-q<N>-chain-nat")
+    return name
+
+
 StudyStudent = Annotated[str, AfterValidator(_student_name), AfterValidator(_study_student)]
+NoiseStudent = Annotated[str, AfterValidator(_student_name), AfterValidator(_noise_student)]
 NotebooksStudent = Annotated[str, AfterValidator(_student_name), AfterValidator(_notebooks_student)]
 Smoothing = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
 CONTROL_TEACHERS = ("onehot", "uniform", "permuted", "self")  # what c2q.study.cells puts in the teacher's place
@@ -118,6 +127,15 @@ class Notebooks(_Section):
     regimes: Regimes
 
 
+class NoiseQuestion(_Section):
+    """The seventh question (c2q.study.noisy): distillation for students trained and tested under noise."""
+
+    datasets: list[Literal[tuple(DATASETS)]]
+    students: _list(NoiseStudent)
+    size: PerClass  # training images per class
+    test_per_class: PerClass  # test images per class under the device's noise
+
+
 class StudyMlflow(_Section):
     experiment: Annotated[str, Field(min_length=1)]
 
@@ -134,6 +152,7 @@ class StudyParams(_Section):
     distill: StudyDistill
     controls: Controls
     notebooks: Notebooks
+    noise: NoiseQuestion
 
 
 def _cross_checks(p: StudyParams) -> list[str]:
@@ -146,6 +165,8 @@ def _cross_checks(p: StudyParams) -> list[str]:
                  if s not in p.students]
     problems += [f"validation.whole_split_sizes: {s!r} is not in sizes {p.sizes}"
                  for s in p.validation.whole_split_sizes if s not in p.sizes]
+    problems += [f"noise.datasets: {d!r} is not in datasets {p.datasets} (their teachers train there)"
+                 for d in p.noise.datasets if d not in p.datasets]
     configurations = p.notebooks.configurations
     problems += [f"notebooks.configurations[{i}]: {c.student} on classes {c.classes} is listed twice"
                  for i, c in enumerate(configurations) if (c.student, c.classes) in
