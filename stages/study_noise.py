@@ -105,9 +105,10 @@ def key(arm: Arm, dataset: str, seed: int, params: Params, study: StudyParams, d
     its file is reused."""
     teacher = None if arm.teacher_seed is None else digests[str(paths.study_teacher_logits(dataset, arm.teacher_seed))]
     inputs = {"split": digests[str(paths.split_file(dataset))], "teacher": teacher}
-    noise = {"device": params.evaluate.noise.device, "shots": params.evaluate.shot_counts[0]}
-    return training_key(arm.name, params.student.model_dump(), study.noise.model_dump(), noise,
-                        validation_per_class(study), seed, inputs, code_digests(CODE))
+    noise = {"device": params.evaluate.noise.device, "shots": params.evaluate.shot_counts[0],
+             "size": study.noise.size, "test_per_class": study.noise.test_per_class}  # not which others train
+    return training_key(arm.name, params.student.model_dump(), noise, validation_per_class(study), seed, inputs,
+                        code_digests(CODE))
 
 
 def record(tracker, name: str, axes: dict, arm: Arm, result: dict, key: str) -> None:

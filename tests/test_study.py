@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from c2q.core.config import schema_problems
+from c2q.core.config import load_params, schema_problems
 from c2q.core.errors import ParamsError
 from c2q.study.config import StudyParams, load_study_params
 from c2q.study.report import notebooks_baselines, notebooks_gains
@@ -146,6 +146,16 @@ def test_the_noise_question_trains_under_the_device_and_tests_under_it(study):
     if chosen_baseline.startswith("lr×1,"):  # the table's baseline error is the chosen setting's mean noisy error
         assert table.loc[0, "baseline_error"] == pytest.approx(100 * baseline, abs=1e-3)
     assert "Distillation under device noise" in (repo / "study/results/noise.md").read_text()
+    # another noise student trains only its own arms, in every cell; removing it drops their files
+    before = _files(repo)
+    set_params(repo, {"noise": {"students": ["fc-angle-q2-chain-nat", "fc-angle-q3-chain-nat"]}}, "study/params.yaml")
+    ran, out = _repro(repo)
+    assert ran == {*NOISE_CELLS, "study_noise_report"} and out.count(f"{NOISE_ARMS} of {2 * NOISE_ARMS} trainings") == 2
+    assert {p: v for p, v in _files(repo).items() if p in before} == before
+    assert len(pd.read_csv(repo / "study/results/noise.csv")) == 2
+    set_params(repo, {"noise": {"students": ["fc-angle-q2-chain-nat"]}}, "study/params.yaml")
+    _repro(repo)
+    assert _files(repo) == before
 
 
 @pytest.mark.pipeline
@@ -166,7 +176,7 @@ def test_a_study_cell_trains_its_baseline_exactly_as_the_pipeline_does(study):
 def test_adding_a_seed_runs_only_that_seeds_trainings(study):
     repo, _ = study
     before = _files(repo)
-    n_runs = len(_trainings(repo))
+    n_runs, n_noise = len(_trainings(repo)), len(_trainings(repo, "noise"))
     set_params(repo, {"seeds": [0, 1, 2]}, "study/params.yaml")
     ran, _ = _repro(repo)
     assert ran == {"study_map@mnist-5-2", "study_map@mnist-all-2", "study_map_whole_val@mnist-5-2", "study_report",
@@ -176,7 +186,7 @@ def test_adding_a_seed_runs_only_that_seeds_trainings(study):
     assert sorted({p.split("/")[-2] for p in set(after) - set(before)}) == ["s2"]
     runs = _trainings(repo)
     assert len(runs) == n_runs + 2 * MAP_ARMS + WHOLE_VAL_ARMS
-    assert len(_trainings(repo, "noise")) == 3 * NOISE_ARMS
+    assert len(_trainings(repo, "noise")) == n_noise + NOISE_ARMS
     assert set(runs.sort_values("start_time")["tags.seed"].iloc[n_runs:]) == {"2"}
 
 
@@ -246,6 +256,11 @@ def test_shipped_study_params_are_valid():
     ("notebooks.regimes.batched.seeds", [], ["notebooks.regimes.batched.seeds", "at least 1 item"]),
     ("notebooks.setting.temperature", 0, ["notebooks.setting.temperature", "greater than 0"]),
     ("recipe", {"steps": 600}, ["recipe", "unknown key"]),  # the recipes are params.yaml's `student` and `hybrid`
+    ("noise.students", ["fc-angle-q4-chain"], ["noise.students[0]", "-chain-nat"]),
+    ("noise.students", ["fc-amplitude-q4"], ["noise.students[0]", "noise-aware students laid on a line"]),
+    ("noise.size", 0, ["noise.size", "integer >= 1"]),
+    ("noise.test_per_class", "most", ["noise.test_per_class", "'all' or a number of images per class"]),
+    ("noise.datasets", ["svhn"], ["noise.datasets[0]", "mnist"]),
 ])
 def test_bad_study_values_are_reported_by_key(key, value, words):
     problems = "\n".join(schema_problems(set_key(_study_raw(), key, value), StudyParams))
@@ -261,6 +276,7 @@ def test_study_cross_checks(tmp_path):
                                           {"classes": list(range(10)), "student": "cnn-hadamard-q3", "shots": 100},
                                           {"classes": list(range(10)), "student": "cnn-hadamard-q3", "shots": 50}]
     raw["validation"]["whole_split_sizes"] = [7]
+    raw["noise"]["datasets"] = ["cifar10"]
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ParamsError) as err:
@@ -270,8 +286,24 @@ def test_study_cross_checks(tmp_path):
                   "notebooks.configurations[0].classes: [0, 12]",
                   "notebooks.configurations[1].student: cnn-hadamard-q3 scores 8 bitstrings, fewer than the 10 classes",
                   "notebooks.configurations[2]: cnn-hadamard-q3 on classes [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] is listed twice",
-                  "validation.whole_split_sizes: 7 is not in sizes"):
+                  "validation.whole_split_sizes: 7 is not in sizes",
+                  "noise.datasets: 'cifar10' is not in datasets"):
         assert words in str(err.value)
+
+
+def test_the_noise_question_refuses_a_student_longer_than_the_devices_line(tmp_path):
+    """Its students train and are tested on a line of params.yaml's evaluate.noise.device: one that has no
+    line that long is refused, by key, before anything is read."""
+    from stages.study_noise import check_device
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["students"], raw["evaluate"]["noise"]["device"] = ["fc-amplitude-q4"], "fake_cairo"  # lines of 6 at most
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ParamsError) as err:
+        check_device(load_params(path), load_study_params(REPO / "study/params.yaml"))
+    assert "noise.students: 'fc-angle-q8-chain-nat' needs a line of 8 qubits" in str(err.value)
+    assert "fake_cairo has at most 6" in str(err.value) and "q4" not in str(err.value)
 
 
 def test_the_notebooks_regime_refuses_images_its_cnn_cannot_take(tmp_path):
