@@ -20,7 +20,7 @@ import yaml
 from tests.conftest import REPO
 
 PROJECT_FILES = ["c2q", "stages", "dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", "study/dvc.yaml",
-                 "study/params.yaml"]
+                 "study/params.yaml", "study/noise/README.md"]
 
 
 # A study (study/params.yaml) small enough for tests, on MNIST capped at MNIST_CAP images per split:
