@@ -35,6 +35,8 @@ def test_shipped_params_are_valid():
         ("students", ["fc-phase-q4"], ["students", "encoding 'phase'", "amplitude"]),
         ("teachers", ["resnet"], ["teachers", "resnet", "alexnet"]),
         ("student.simulator", "qiskit", ["student.simulator", "fused"]),
+        ("student.simulator", "torchquantum", ["student.simulator: torchquantum cannot train the -nat students",
+                                               "fc-angle-q4-chain-nat", "use fused"]),
         ("data.classes", [3], ["data.classes", "at least 2"]),
         ("data.classes", [1, 1, 2], ["data.classes", "repeated"]),
         ("data.classes", "some", ["data.classes", "'all' or a list"]),

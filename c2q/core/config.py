@@ -257,16 +257,11 @@ def _cross_checks(raw: dict, invalid: set[str]) -> list[str]:
                 problems.append(f"distill.ensemble: member {m!r} is not trained; add it to teachers {raw['teachers']}")
     if valid("students", "evaluate.noise.device"):
         device = raw["evaluate"]["noise"]["device"]
-        for name in raw["students"]:
-            v = parse_student(name)
-            if not v.classical and v.qubits > DEVICES[device].qubits:
-                problems.append(f"evaluate.noise.device: {device} has {DEVICES[device].qubits} qubits, student "
-                                f"{name!r} needs {v.qubits}; pick one of {_devices_for(v.qubits)}")
-            elif v.entangler == "chain" and v.qubits > DEVICES[device].line:
-                lines = sorted(d for d, spec in DEVICES.items() if spec.line >= v.qubits)
-                problems.append(f"evaluate.noise.device: {device} has no line of {v.qubits} qubits with calibrated "
-                                f"cx gates (at most {DEVICES[device].line}), which student {name!r} is laid on; "
-                                f"pick one of {lines}")
+        problems += [f"evaluate.noise.device: {p}" for name in raw["students"] if (p := device_problem(name, device))]
+    if valid("students", "student.simulator") and raw["student"]["simulator"] != "fused":
+        if noise_aware := [n for n in raw["students"] if parse_student(n).noise_aware]:
+            problems.append(f"student.simulator: {raw['student']['simulator']} cannot train the -nat students "
+                            f"{noise_aware}: noise-aware training runs in the fused simulator only; use fused")
     if valid("evaluate.noise.model", "evaluate.noise.depolarising.strengths"):
         noise = raw["evaluate"]["noise"]
         if noise["model"] == "depolarising" and 1 not in noise["depolarising"]["strengths"]:
@@ -307,6 +302,21 @@ def _split_problem(fraction: float, info) -> str | None:
 
 
 MIN_PER_CLASS = 2  # images of every class that the train and the validation split must each get
+
+
+def device_problem(student: str, device: str) -> str | None:
+    """Why `student` cannot run on `device` (more qubits than it has, or for a -chain student no line of its
+    qubits with calibrated cx gates), naming the devices that fit; None when it fits. params.yaml's check
+    and the study's noise question (stages/study_noise.py) both ask this."""
+    v, spec = parse_student(student), DEVICES[device]
+    if not v.classical and v.qubits > spec.qubits:
+        return (f"{device} has {spec.qubits} qubits, student {student!r} needs {v.qubits}; "
+                f"pick one of {_devices_for(v.qubits)}")
+    if v.entangler == "chain" and v.qubits > spec.line:
+        lines = sorted(d for d, s in DEVICES.items() if s.line >= v.qubits)
+        return (f"{device} has no line of {v.qubits} qubits with calibrated cx gates (at most {spec.line}), "
+                f"which student {student!r} is laid on; pick one of {lines}")
+    return None
 
 
 def _devices_for(qubits: int) -> list[str]:
