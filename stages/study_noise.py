@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 
 from c2q.core import paths
-from c2q.core.config import Params, device_problem, load_params
+from c2q.core.config import Params, load_params
 from c2q.core.errors import ParamsError
+from c2q.core.devices import DEVICES
 from c2q.core.io import load_tensors, save_json
 from c2q.core.variants import parse_student
 from c2q.data.splits import splits_of
@@ -31,9 +32,9 @@ from stages.study_train import CODE as MAP_CODE, load_teachers
 
 # The code a training's result depends on: dvc.yaml lists the same files for this stage (a test holds
 # them equal), and a change to any of them trains every arm again.
-CODE = ("stages/study_noise.py", *MAP_CODE, "c2q/core/devices.py", "c2q/offsim/calibration.py",
-        "c2q/offsim/density.py", "c2q/offsim/hardware.py", "c2q/offsim/mitigation.py", "c2q/offsim/noise.py",
-        "c2q/offsim/qasm.py", "c2q/offsim/shots.py", "c2q/study/noise_plan.py", "c2q/study/noisy.py")
+CODE = ("stages/study_noise.py", *MAP_CODE, "c2q/core/devices.py", "c2q/offsim/calibration.py", "c2q/offsim/density.py", "c2q/offsim/hardware.py",
+        "c2q/offsim/mitigation.py", "c2q/offsim/noise.py", "c2q/offsim/qasm.py", "c2q/offsim/shots.py",
+        "c2q/study/noise_plan.py", "c2q/study/noisy.py")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -54,10 +55,12 @@ def params_read(args: argparse.Namespace) -> list[str]:
 
 
 def check_device(params: Params, study: StudyParams) -> None:
-    """Every noise student fits a line of the device it trains and is tested under (c2q.core.config)."""
+    """Every noise student fits a line of the device it trains and is tested under."""
     device = params.evaluate.noise.device
-    if problems := [f"noise.students: under params.yaml's evaluate.noise.device, {p}" for s in study.noise.students
-                    if (p := device_problem(s, device))]:
+    problems = [f"noise.students: {s!r} needs a line of {parse_student(s).qubits} qubits with calibrated cx "
+                f"gates; params.yaml's evaluate.noise.device {device} has at most {DEVICES[device].line}"
+                for s in study.noise.students if parse_student(s).qubits > DEVICES[device].line]
+    if problems:
         raise ParamsError(problems, str(STUDY_PARAMS))
 
 

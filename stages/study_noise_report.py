@@ -65,9 +65,9 @@ def markdown(table: pd.DataFrame, data: pd.DataFrame) -> str:
     if table.empty:
         return "## Distillation under device noise\n\nNo noise cells: study/params.yaml's noise.datasets is empty.\n"
     images, device = int(data["test_images"].iloc[0]), data["device"].iloc[0]
-    note = (f"Students trained under {device}'s calibrated noise and tested under it on {images:,} test images "
-            f"({int(data['shots'].iloc[0]):,} shots per qubit), by the density matrix. Baseline and distillation "
-            f"chosen on (exact) validation from as many settings; gain = baseline − distilled noisy test error, paired "
+    note = (f"Students trained under {device}'s calibrated noise and tested under it on {images} test images "
+            f"({int(data['shots'].iloc[0])} shots per qubit), by the density matrix. Baseline and distillation chosen "
+            f"on (exact) validation from as many settings; gain = baseline − distilled noisy test error, paired "
             f"over student seeds × teacher seeds; beside it the same choices' gain in exact error on the same "
             f"images. {report._survivors(table)}")
     header = ["dataset", "per class", "student", "method", "baseline noisy (%) [setting]", "distilled noisy (%) "
@@ -91,8 +91,7 @@ def main(argv: list[str]) -> None:
             table.to_csv(tmp, index=False, float_format="%.4f")
         with atomic_path(OUT / "noise.md") as tmp:
             tmp.write_text(markdown(table, data))
-        survives = table["survives"]
-        up, down = int((survives & (table["gain"] > 0)).sum()), int((survives & (table["gain"] < 0)).sum())
+        up, down = int((table["survives"] & (table["gain"] > 0)).sum()), int((table["survives"] & (table["gain"] < 0)).sum())
         tracker.log_metrics({"trainings": len(data), "noise.tests": len(table), "noise.surviving_positive": up,
                              "noise.surviving_negative": down})
         for name in OUTPUTS:

@@ -306,8 +306,7 @@ MIN_PER_CLASS = 2  # images of every class that the train and the validation spl
 
 def device_problem(student: str, device: str) -> str | None:
     """Why `student` cannot run on `device` (more qubits than it has, or for a -chain student no line of its
-    qubits with calibrated cx gates), naming the devices that fit; None when it fits. params.yaml's check
-    and the study's noise question (stages/study_noise.py) both ask this."""
+    qubits with calibrated cx gates), naming the devices that fit; None when it fits."""
     v, spec = parse_student(student), DEVICES[device]
     if not v.classical and v.qubits > spec.qubits:
         return (f"{device} has {spec.qubits} qubits, student {student!r} needs {v.qubits}; "

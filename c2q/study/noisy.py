@@ -44,7 +44,7 @@ def train_and_test(arms: list[Arm], splits: dict[str, Split], teachers: Teachers
     The trained weights come back from the engine's checkpoint of the completed run (`checkpoint`, `keys`),
     which the caller deletes once the records are written."""
     variant, per_class = parse_student(arms[0].student), validation_per_class(p)
-    hyper = {"layers": layers, "simulator": "fused", "noise": noise.pauli()}  # noise-aware: fused only
+    hyper = {"layers": layers, "simulator": "fused", "noise": noise.pauli()}
     records = train_arms(arms, splits, teachers, size=p.noise.size, seed=seed,
                          val_rows=lambda y: per_class_subset(y, per_class or "all", seed), hyper=hyper,
                          recipe_for=lambda _n: recipe, desc=desc, pixel_stats=pixel_stats, checkpoint=checkpoint,
