@@ -6,6 +6,7 @@ import torch
 from c2q.core.errors import NonFiniteLossError
 from c2q.core.variants import parse_student
 from c2q.data.splits import Split
+from c2q.models.noise_injection import PauliNoise
 from c2q.models.student import Student
 from c2q.training.engine import Recipe, Training, batch_starts, cross_entropy, fit, fit_one, learning_rate
 from stages.train_student import chance_warning
@@ -24,8 +25,9 @@ def _init(student: str, seed: int) -> dict:
     return Student(16, 3, parse_student(student), layers=1).state_dict()
 
 
-def _train(seeds=(0, 1), student="fc-amplitude-q2", recipe=RECIPE, loss_fn=cross_entropy, n=96, **kwargs):
-    model = Student(16, 3, parse_student(student), layers=1)
+def _train(seeds=(0, 1), student="fc-amplitude-q2", recipe=RECIPE, loss_fn=cross_entropy, n=96, noise=None,
+           **kwargs):
+    model = Student(16, 3, parse_student(student), layers=1, noise=noise)
     trainings = [Training(f"seed {s}", s, torch.arange(n)) for s in seeds]
     return fit(model, [_init(student, s) for s in seeds], trainings, _data(n), _data(32, 1), loss_fn=loss_fn,
                recipe=recipe, **kwargs)
@@ -93,6 +95,27 @@ def test_side_by_side_equals_alone():
         [(alone_state, alone)] = _train(seeds=(seed, 5))[:1]
         assert alone == result and _same(alone_state, state)
     assert not _same(together[0][0], together[1][0])
+
+
+def _strong_noise(qubits: int) -> PauliNoise:
+    """Pauli errors and readout confusion far above a device's, so that a test sees them act."""
+    rotation = torch.tensor([[0.85, 0.06, 0.05, 0.04]]).expand(qubits, 4)
+    cnot = torch.cat([torch.tensor([0.7]), torch.full((15,), 0.02)]).expand(qubits - 1, 16)
+    readout = torch.tensor([[0.95, 0.1], [0.05, 0.9]]).expand(qubits, 2, 2)
+    return PauliNoise(rotation, cnot, readout)
+
+
+def test_noise_aware_trainings_draw_their_own_errors_side_by_side():
+    """A -nat training's Pauli errors come from its own generator, so among any other trainings it learns
+    the same bits (they did not while the draws came from torch's global generator); and they act: without
+    them the same seeds learn other weights."""
+    noise, student = _strong_noise(2), "fc-angle-q2-chain-nat"
+    together = _train(seeds=(0, 1, 2), student=student, noise=noise)
+    for seed, (state, result) in zip((0, 1, 2), together):
+        [(alone_state, alone)] = _train(seeds=(seed, 5), student=student, noise=noise)[:1]
+        assert alone == result and _same(alone_state, state)
+    exact = _train(seeds=(0, 1, 2), student=student)
+    assert not _same(exact[0][0], together[0][0])
 
 
 def test_students_with_batch_normalisation_train_side_by_side_with_their_own_statistics():

@@ -172,14 +172,15 @@ def noisy_unitary(gates: torch.Tensor, permutation: torch.Tensor, noise: NoiseIn
     layers, qubits = gates.shape[:2]
     dim, high = 2**qubits, (qubits + 1) // 2
     n_high, n_low = 2**high, 2 ** (qubits - high)
-    gates = noise.rotation_errors(gates)
+    rotation_uniforms, layer_uniforms = noise.draws()
+    gates = noise.rotation_errors(gates, rotation_uniforms)
     high_gates, low_gates = _kron(gates[:, :high]), _kron(gates[:, high:])
     u = (high_gates[0][:, None, :, None] * low_gates[0][None, :, None, :]).reshape(dim, dim)
     for layer in range(layers):
         if layer:
             u = (high_gates[layer] @ u.reshape(n_high, n_low * dim)).reshape(n_high, n_low, dim)
             u = (low_gates[layer] @ u).reshape(dim, dim)
-        u = noise.layer_errors(u[permutation])
+        u = noise.layer_errors(u[permutation], layer_uniforms[layer])
     return u
 
 
@@ -276,7 +277,8 @@ class QuantumLayer(nn.Module):
             raise ValueError("noise-aware training runs in the fused simulator only")
         self.qubits, self.layers, self.encoding, self.simulator = qubits, layers, encoding, simulator
         self.entangler = entangler
-        self.noise = None if noise is None else NoiseInjection(qubits, entangler_pairs(qubits, entangler), noise)
+        pairs = entangler_pairs(qubits, entangler)
+        self.noise = None if noise is None else NoiseInjection(qubits, layers, pairs, noise)
         self.theta = nn.Parameter(torch.empty(layers, qubits, 3).uniform_(0, 2 * math.pi))
         self.register_buffer("permutation", entangler_permutation(qubits, entangler), persistent=False)
         self.register_buffer("signs", z_signs(qubits), persistent=False)

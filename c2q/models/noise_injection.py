@@ -11,7 +11,11 @@ channel's. The readout's confusion is applied exactly: <Z_w> reads as
 
 Everything is written as tensor arithmetic on one-hot draws (no Python branch on
 a sampled value), so students trained side by side under torch.func.vmap draw
-trajectories of their own.
+trajectories of their own. A pass's uniform numbers come from the `uniforms`
+buffer, which the training engine fills from each training's own generator
+(c2q.training.engine), so a training's errors never depend on the trainings
+beside it; left empty (a forward pass outside the engine), they come from
+torch's global generator.
 """
 
 from __future__ import annotations
@@ -34,9 +38,9 @@ class PauliNoise:
     readout: torch.Tensor  # (Q, 2, 2) confusion [measured, prepared] of wire w
 
 
-def _one_hot_draws(cdf: torch.Tensor, draws: int) -> torch.Tensor:
-    """(N, n) cumulative probabilities -> (N, draws, n) one-hot samples, by inverse transform."""
-    u = torch.rand(cdf.shape[0], draws, 1, dtype=cdf.dtype, device=cdf.device)
+def _one_hot_draws(cdf: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """(N, n) cumulative probabilities and (N, draws, 1) uniform numbers -> (N, draws, n) one-hot samples,
+    by inverse transform."""
     codes = (u > cdf[:, None, :-1]).sum(-1, keepdim=True)
     return (codes == torch.arange(cdf.shape[1], device=cdf.device)).to(cdf.dtype)
 
@@ -71,12 +75,15 @@ def _propagation(qubits: int, pairs: list[tuple[int, int]]) -> torch.Tensor:
 class NoiseInjection(nn.Module):
     """A noise-aware circuit's errors, as buffers that follow the model to its device (none persisted)."""
 
-    def __init__(self, qubits: int, pairs: list[tuple[int, int]], noise: PauliNoise):
+    def __init__(self, qubits: int, layers: int, pairs: list[tuple[int, int]], noise: PauliNoise):
         super().__init__()
         if noise.rotation.shape != (qubits, 4) or noise.cnot.shape != (len(pairs), 16):
             raise ValueError(f"noise for {tuple(noise.rotation.shape)[0]} wires and {tuple(noise.cnot.shape)[0]} "
                              f"CNOTs does not fit a circuit of {qubits} wires and {len(pairs)} CNOTs")
-        self.qubits = qubits
+        self.qubits, self.layers, self.cnots = qubits, layers, len(pairs)
+        # one number per rotation block (L + 1 per wire, the encoding's included) and per CNOT of every layer
+        self.uniforms_per_pass = qubits * (layers + 1) + layers * len(pairs)
+        self.register_buffer("uniforms", torch.empty(0, dtype=torch.float64), persistent=False)
         self.register_buffer("rotation_cdf", noise.rotation.double().cumsum(1), persistent=False)
         self.register_buffer("cnot_cdf", noise.cnot.double().cumsum(1), persistent=False)
         self.register_buffer("readout", noise.readout.double(), persistent=False)
@@ -88,19 +95,28 @@ class NoiseInjection(nn.Module):
                              persistent=False)  # (D, Q), wire 0 the most significant bit
         self.register_buffer("powers", 2 ** (qubits - 1 - torch.arange(qubits)).double(), persistent=False)
 
-    def rotation_errors(self, gates: torch.Tensor) -> torch.Tensor:
+    def draws(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """This pass's uniform numbers, (Q, L + 1, 1) for the rotation blocks and (L, E, 1) for each layer's
+        CNOTs: the `uniforms` the engine gave, or fresh ones from torch's global generator."""
+        given = self.uniforms.numel() > 0
+        u = self.uniforms if given else torch.rand(self.uniforms_per_pass, dtype=torch.float64,
+                                                   device=self.rotation_cdf.device)
+        split = self.qubits * (self.layers + 1)
+        return (u[:split].reshape(self.qubits, self.layers + 1, 1),
+                u[split:].reshape(self.layers, self.cnots, 1))
+
+    def rotation_errors(self, gates: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """Rotation gates (L, Q, 2, 2) with a sampled Pauli after each, and one before layer 0 (the encoding's
-        error: the encoded state is the first thing it strikes)."""
-        layers = gates.shape[0]
-        draws = _one_hot_draws(self.rotation_cdf, layers + 1).to(gates.dtype)  # (Q, L + 1, 4)
+        error: the encoded state is the first thing it strikes); `u`: the (Q, L + 1, 1) uniform numbers."""
+        draws = _one_hot_draws(self.rotation_cdf, u).to(gates.dtype)  # (Q, L + 1, 4)
         paulis = torch.einsum("qlc,cij->lqij", draws, PAULIS.to(gates))  # (L + 1, Q, 2, 2)
         gates = paulis[1:] @ gates
         return torch.cat([gates[:1] @ paulis[:1], gates[1:]])
 
-    def layer_errors(self, u: torch.Tensor) -> torch.Tensor:
-        """P u for one layer's drawn CNOT errors, pushed past the layer's remaining CNOTs into one Pauli
-        X^x Z^z (its phase is global): (P u)[k] = (-1)^(z . bits(k ^ x)) u[k ^ x]."""
-        draws = _one_hot_draws(self.cnot_cdf, 1)[:, 0]  # (E, 16)
+    def layer_errors(self, u: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+        """P u for one layer's CNOT errors drawn with `uniforms` (E, 1), pushed past the layer's remaining
+        CNOTs into one Pauli X^x Z^z (its phase is global): (P u)[k] = (-1)^(z . bits(k ^ x)) u[k ^ x]."""
+        draws = _one_hot_draws(self.cnot_cdf, uniforms[:, :, None])[:, 0]  # (E, 16)
         bits = torch.einsum("ebc,ec->b", self.propagation, draws).remainder(2)  # (2Q,)
         q = self.index_bits.shape[1]
         x, z = bits[:q], bits[q:]

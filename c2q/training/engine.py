@@ -23,7 +23,10 @@ The recipe (`Recipe`, from params.yaml):
 
 Everything a step touches lives on `device` (fit's argument): weights, optimiser state, data, losses.
 Batch orders are drawn on the CPU, with each training's own generator, and then moved, so a training's
-batches are the same on every device.
+batches are the same on every device. So are the random numbers a model draws in training: a module
+that needs some per forward pass (a noise-aware circuit's Pauli errors, c2q.models.noise_injection) says
+how many (`uniforms_per_pass`) and reads them from its `uniforms` buffer, which the engine fills for each
+training from that training's generator; a training's draws never depend on the trainings beside it.
 
 With `checkpoint`, the whole state is saved after a validation pass (the first,
 then one at least CHECKPOINT_EVERY_S after the last save, and the last) and a
@@ -161,6 +164,14 @@ class Stack:
         self.params = {n: _stack([s[n] for s in states]).requires_grad_() for n in params}
         self.buffers = {n: _stack([s[n] for s in states]) for n in sorted(buffers)}
         self.device = next(iter(self.params.values())).device
+        self.random = {f"{name}.uniforms": module.uniforms_per_pass for name, module in model.named_modules()
+                       if hasattr(module, "uniforms_per_pass")}  # the model's random numbers per pass
+
+    def draw(self, generators: list[torch.Generator]) -> State:
+        """Each copy's random numbers for one training pass, copy k's from generators[k] (on the CPU, then
+        moved): {buffer name: (K, n)}; empty for a model that draws none."""
+        return {name: torch.stack([torch.rand(n, generator=g, dtype=torch.float64) for g in generators])
+                .to(self.device) for name, n in self.random.items()}
 
     def keep(self, positions: list[int]) -> None:
         """Only these copies stay (new leaf tensors; the optimiser must follow, see `_Run.keep`)."""
@@ -172,14 +183,16 @@ class Stack:
     def _forward(self, params: State, buffers: State, x: torch.Tensor) -> torch.Tensor:
         return functional_call(self.model, (params, buffers), (x,))
 
-    def logits(self, x: torch.Tensor, shared_input: bool = False) -> torch.Tensor:
-        """(K, B, C): each copy on its own batch x[k] (x of shape (K, B, ...)), or all on one x.
+    def logits(self, x: torch.Tensor, shared_input: bool = False, random: State | None = None) -> torch.Tensor:
+        """(K, B, C): each copy on its own batch x[k] (x of shape (K, B, ...)), or all on one x; `random`:
+        each copy's random numbers for this pass (`draw`).
         """
+        buffers = {**self.buffers, **(random or {})}
         if self.plain:
-            one = {n: t[0] for n, t in self.params.items()}, {n: t[0] for n, t in self.buffers.items()}
+            one = {n: t[0] for n, t in self.params.items()}, {n: t[0] for n, t in buffers.items()}
             return self._forward(*one, x if shared_input else x[0])[None]
         return vmap(self._forward, in_dims=(0, 0, None if shared_input else 0), randomness="different")(
-            self.params, self.buffers, x)
+            self.params, buffers, x)
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
@@ -257,7 +270,7 @@ class _Run:
         end = self.starts[position + 1] if position + 1 < len(self.starts) else self.n
         rows = self.orders[:, self.starts[position] : end]
         self.stack.model.train()
-        logits = self.stack.logits(train.x[rows])
+        logits = self.stack.logits(train.x[rows], random=self.stack.draw([self.generators[k] for k in self.alive]))
         labels = train.y[rows]
         losses = loss_fn(logits, labels, rows, torch.tensor(self.alive, device=self.stack.device))
         self.step += 1
