@@ -75,11 +75,12 @@ def collect(datasets: list[str], teacher_files: list[Path],
 
 def off_simulator(evaluation: dict) -> dict:
     """A quantum student's numbers for c2q.reporting.hardware_table: its shot error on the test set, its
-    noisy evaluation on the subset and a -chain student's on many images (stage evaluate)."""
+    noisy evaluation on the subset and, for a -chain or small student, on many images (stage evaluate)."""
     noise = evaluation["noisy_subset"]
-    model = evaluation.get("noisy_model")  # a -chain student's: many images under the calibrated model
+    model = evaluation.get("noisy_model")  # many images by density matrix: -chain and small students
     return {
-        **({"model_images": model["images"], "model_exact": model["test_error_exact"],
+        **({"model_kind": model.get("model", "calibrated"), "model_images": model["images"],
+            "model_exact": model["test_error_exact"],
             "model_noisy": model["test_error_noisy"], "model_mitigated": model["test_error_noisy_mitigated"]}
            if model else {}),
         "test_error_shots": evaluation["test_error_shots"], "shots": noise["shots"], "images": noise["images"],

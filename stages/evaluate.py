@@ -9,9 +9,11 @@ distilled alike, it writes:
   each image's <Z> comes from `evaluate.shots` sampled bitstrings (whole test
   set), and its noisy evaluation on one stratified subset of the test images
   shared by every student (c2q.offsim.hardware);
-and one nested MLflow run. A `-chain` student is also evaluated on `noise.chain_images_per_class` test images
-under the device's calibrated noise by the batched density matrix (`noisy_model`: exact, noisy and
-mitigated errors on those images). A `-classical` control has no circuit: no shots, no
+and one nested MLflow run. A quantum student is also evaluated on `noise.model_images_per_class` test
+images under the device's noise by a batched density matrix (`noisy_model`: exact, noisy and mitigated
+errors on those images): a `-chain` student under its calibrated channels (c2q.offsim.density, `model`
+calibrated), any other of at most `noise.model_max_qubits` qubits as its compiled circuit under the whole
+device model (c2q.offsim.many_images, `model` device). A `-classical` control has no circuit: no shots, no
 noise, and a QASM file that says so. The paper notebooks' student (cnn-hadamard-q<Q>)
 has a circuit per image and no trained one: its QASM file is the first test
 image's circuit, its shots estimate its bitstring frequencies, and its confusion
@@ -34,6 +36,7 @@ from c2q.data.splits import Split, load_splits, per_class_subset, take
 from c2q.models.hybrid import HybridStudent
 from c2q.offsim.hardware import Target, circuit_inputs, evaluate_chain_under_noise, evaluate_on_hardware, is_chain, \
     is_quantum
+from c2q.offsim.many_images import evaluate_compiled_under_noise
 from c2q.offsim.qasm import hybrid_qasm3, to_qasm3
 from c2q.offsim.shots import errors_with_shots
 from c2q.reporting.figures import plot_confusion
@@ -90,18 +93,25 @@ def circuit_qasm(model, test: Split) -> str:
     return to_qasm3(model.core.theta.detach().double().numpy(), model.core.entangler)
 
 
+def qubits_of(model) -> int:
+    return model.qubits if isinstance(model, HybridStudent) else model.core.qubits
+
+
 def off_simulator(model, test: Split, subsets: dict[str, torch.Tensor], seed: int, cfg, target: Target) -> dict:
     """A quantum student's finite-shot errors on the whole test set (the first count is the headline), its
-    noisy evaluation on the shared subset and, for a -chain student, on the larger one (`subsets`: rows of
-    the test split)."""
+    noisy evaluation on the shared subset and, for a -chain or small student, on the larger one (`subsets`:
+    rows of the test split)."""
     errors = errors_with_shots(model, test.x, test.y, cfg.shot_counts, seed)
-    shots, noisy, chain = cfg.shot_counts[0], take(test, subsets["noisy"]), take(test, subsets["chain"])
+    shots, noisy, many = cfg.shot_counts[0], take(test, subsets["noisy"]), take(test, subsets["model"])
     out = {"test_error_shots": errors[shots], "test_error_by_shots": {str(s): e for s, e in errors.items()},
            "noisy_subset": evaluate_on_hardware(model, noisy.x, noisy.y, shots=shots, seed=seed, target=target,
                                                 noise_cfg=cfg.noise)}
     if is_chain(model):
-        out["noisy_model"] = evaluate_chain_under_noise(model, chain.x, chain.y, shots=shots, seed=seed,
-                                                        noise=target.chain(model.core.qubits))
+        out["noisy_model"] = {"model": "calibrated", **evaluate_chain_under_noise(
+            model, many.x, many.y, shots=shots, seed=seed, noise=target.chain(model.core.qubits))}
+    elif qubits_of(model) <= cfg.noise.model_max_qubits:
+        out["noisy_model"] = evaluate_compiled_under_noise(model, many.x, many.y, shots=shots, seed=seed,
+                                                           target=target)
     return out
 
 
@@ -126,7 +136,7 @@ def main(argv: list[str]) -> None:
         for student, path in features.items():
             tests[student] = test = load_splits(path)["test"]
             subsets[student] = {"noisy": per_class_subset(test.y, cfg.noise.images_per_class, SUBSET_SEED),
-                                "chain": per_class_subset(test.y, cfg.noise.chain_images_per_class, SUBSET_SEED)}
+                                "model": per_class_subset(test.y, cfg.noise.model_images_per_class, SUBSET_SEED)}
         for (student, role, seed, teacher), i in tqdm(list(zip(todo, ids)), desc=run_name(args), disable=None):
             test = tests[student]
             model = load_student(paths.student_model(*i), device).student
@@ -162,9 +172,10 @@ def record(tracker, name: str, logged: dict, result: dict, ids: tuple, target: T
         print(f"{name}: {noisy['shots']} shots {result['test_error_shots']:.4f} on the test set; error exact "
               f"{noisy['test_error_exact']:.3f}, {target.name} {noisy['test_error_device']:.3f} on "
               f"{noisy['images']} images", flush=True)
-    if chain := result.get("noisy_model"):
-        print(f"{name}: {chain['device']} model on {chain['images']} images: error exact {chain['test_error_exact']:.3f}, "
-              f"noisy {chain['test_error_noisy']:.3f}, mitigated {chain['test_error_noisy_mitigated']:.3f}", flush=True)
+    if many := result.get("noisy_model"):
+        print(f"{name}: {many['device']} ({many['model']}) on {many['images']} images: error exact "
+              f"{many['test_error_exact']:.3f}, noisy {many['test_error_noisy']:.3f}, mitigated "
+              f"{many['test_error_noisy_mitigated']:.3f}", flush=True)
 
 
 if __name__ == "__main__":

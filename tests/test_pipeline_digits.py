@@ -219,11 +219,15 @@ def test_every_quantum_student_has_its_circuit_shot_errors_and_a_noisy_evaluatio
             assert noisy["test_error_noisy"] == noisy["test_error_device"]
             assert noisy["device_circuit"]["two_qubit_gates"] >= 6
             assert noisy["depolarising"]["strengths"] == [0, 1, 4]
+            many = evaluation["noisy_model"]  # 3 qubits: its compiled circuit on many images
+            assert many["model"] == "device" and many["images"] > noisy["images"] and many["shots"] == 2000
+            assert 0 <= many["test_error_noisy_mitigated"] <= 1
     hardware = pd.read_csv(repo / "metrics/hardware_table.csv")
     assert len(hardware) == 2 * len(STUDENTS) and set(hardware["seeds"]) == {2}
     assert hardware[["exact_error", "shots_error", "noisy_error"]].notna().all().all()
     gains = pd.read_csv(repo / "metrics/noise_gains.csv")
-    assert len(gains) == len(STUDENTS) * (1 + 2)  # the device and every strength but 0 (noise-free)
+    # the device on the subset and on many images, and every strength but 0 (noise-free)
+    assert len(gains) == len(STUDENTS) * (2 + 2)
     assert "Off the simulator" in (repo / "metrics/error_table.md").read_text()
     assert (repo / "metrics/plots/error_vs_noise.png").read_bytes()[:4] == b"\x89PNG"
 

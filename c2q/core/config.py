@@ -167,7 +167,8 @@ class NoiseParams(_Section):
     model: Literal["device", "depolarising"]
     device: Literal[tuple(DEVICES)]
     images_per_class: PerClass
-    chain_images_per_class: PerClass
+    model_images_per_class: PerClass
+    model_max_qubits: Annotated[int, Field(ge=0, le=10)]
     depolarising: DepolarisingParams
 
 

@@ -7,9 +7,10 @@ subset: `subset_exact`, `subset_device`, `subset_noisy` (the device's, or the
 depolarising model's at strength 1: `noise`), `subset_mitigated` (the same with
 readout errors mitigated), `images`, `shots`, `device`,
 `depth`, `two_qubit_gates` (compiled to the device), `strengths` and
-`sweep` (errors at each depolarising strength); a `-chain` student also `model_images`, `model_exact`,
-`model_noisy`, `model_mitigated` (its evaluation under the device's calibrated noise by density matrix on
-many images). Errors are fractions here, percent in the tables.
+`sweep` (errors at each depolarising strength); a `-chain` or small student also `model_kind`,
+`model_images`, `model_exact`, `model_noisy`, `model_mitigated` (its evaluation on many images by batched
+density matrix: `calibrated`, a -chain student's calibrated channels, or `device`, the compiled circuit
+under the device's whole noise model). Errors are fractions here, percent in the tables.
 """
 
 from __future__ import annotations
@@ -69,11 +70,11 @@ def hardware_table(records: pd.DataFrame) -> pd.DataFrame:
 
 
 def _model_columns(group: pd.DataFrame) -> dict:
-    """A -chain student's errors under the calibrated model (mean, std over seeds, and the half-width of the
+    """A -chain or small student's errors on many images (mean, std over seeds, and the half-width of the
     interval its image count implies); NaN for the others."""
     if "model_images" not in group or group["model_images"].isna().any():
         return {}
-    out = {"model_images": int(group["model_images"].iloc[0])}
+    out = {"model_kind": group["model_kind"].iloc[0], "model_images": int(group["model_images"].iloc[0])}
     for kind in ("exact", "noisy", "mitigated"):
         out[f"model_{kind}_error"], out[f"model_{kind}_error_std"] = _pm(group[f"model_{kind}"])
     out["model_half_width"] = subset_half_width(out["model_noisy_error"] / 100, out["model_images"])
@@ -85,15 +86,16 @@ def noise_gains(records: pd.DataFrame) -> pd.DataFrame:
     teacher) and noise level, seed by seed on the same images, in points: the gain under noise, baseline
     noisy - distilled noisy error (positive: distillation helped), and the difference of degradations,
     (baseline noisy - exact) - (distilled noisy - exact) (positive: the distilled student loses less to
-    noise). Levels: the device (aer, the noisy subset), each depolarising strength, and for a -chain student
-    the device's calibrated model on its many images."""
+    noise). Levels: the device (aer, the noisy subset), each depolarising strength, and for a -chain or small
+    student the batched density matrix on its many images (`model_kind`)."""
     rows = []
     for (dataset, student), group in records.groupby(STUDENT, sort=False):
         base = group[group["role"] == "baseline"].set_index("seed")
         levels = [("device", base["device"].iloc[0], "subset_device", "subset_exact")] + [
             ("depolarising", f"x{s:g}", i, "subset_exact") for i, s in enumerate(base["strengths"].iloc[0]) if s > 0]
         if "model_images" in base and base["model_images"].notna().all():
-            levels.append(("calibrated", f"{int(base['model_images'].iloc[0])} images", "model_noisy", "model_exact"))
+            levels.append((base["model_kind"].iloc[0], f"{int(base['model_images'].iloc[0])} images", "model_noisy",
+                           "model_exact"))
         for teacher, dist in group[group["role"] == "distilled"].groupby("teacher", sort=False):
             dist = dist.set_index("seed")
             seeds = sorted(set(base.index) & set(dist.index))
@@ -166,19 +168,24 @@ def _p(p: float) -> str:
 
 
 def _model_markdown(table: pd.DataFrame) -> list[str]:
-    """The -chain students under the device's calibrated noise (c2q.offsim.density), on many test images."""
+    """The students evaluated on many test images by batched density matrix: -chain students under the
+    device's calibrated channels (c2q.offsim.density), small ones as their compiled circuit under its whole
+    noise model (c2q.offsim.compiled_density)."""
     if "model_images" not in table or table["model_images"].isna().all():
         return []
-    chain = table[table["model_images"].notna()]
-    first = chain.iloc[0]
-    lines = ["", f"Students laid on a line of {first['device']}'s qubits (-chain; -nat: trained under its noise), "
-             f"under its calibrated noise (density matrix, {first['shots']:,} shots) on {int(first['model_images']):,} "
-             f"stratified test images: test error % (mean ± std over seeds; ± the 95% interval that size implies).",
-             "", "| dataset | student | trained | exact % | noisy % | ± | mitigated % | depth | 2q gates |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
-    for r in chain.to_dict("records"):
+    many = table[table["model_images"].notna()]
+    first = many.iloc[0]
+    lines = ["", f"On {int(first['model_images']):,} stratified test images under {first['device']}'s noise (batched "
+             f"density matrix, {first['shots']:,} shots): test error % (mean ± std over seeds; ± the 95% interval "
+             f"that size implies). Noise model `calibrated`: a student laid on a line of the device's qubits "
+             f"(-chain; -nat: trained under its noise), under the device's calibrated channels on its gates; "
+             f"`device`: the circuit compiled to the device, under its whole noise model (aer's).",
+             "", "| dataset | student | trained | noise model | exact % | noisy % | ± | mitigated % | depth | "
+             "2q gates |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in many.to_dict("records"):
         errors = [mean_std(r[f"model_{kind}_error"], r[f"model_{kind}_error_std"]) for kind in ("exact", "noisy")]
-        lines.append(f"| {r['dataset']} | {r['student']} | {_label(r['role'], r['teacher'])} | {' | '.join(errors)} | "
+        lines.append(f"| {r['dataset']} | {r['student']} | {_label(r['role'], r['teacher'])} | {r['model_kind']} | "
+                     f"{' | '.join(errors)} | "
                      f"{r['model_half_width']:.1f} | {mean_std(r['model_mitigated_error'], r['model_mitigated_error_std'])} | "
                      f"{r['depth']:.0f} | {r['two_qubit_gates']:.0f} |")
     return lines
@@ -222,16 +229,16 @@ def plot_error_vs_noise(records: pd.DataFrame, path: Path) -> None:
 
 def device_rows(table: pd.DataFrame, role: str | None = None) -> list[dict]:
     """One student per row on the device, mean over seeds: exact, noisy and mitigated error on the same
-    images (a -chain student's on the calibrated model's many images, the others' on aer's subset), the
+    images (on the density matrix's many images where a student has them, else on aer's subset), the
     half-width of the 95% interval that image count implies, and the compiled circuit's two-qubit gates."""
     out = []
     for r in (table if role is None else table[table["role"] == role]).to_dict("records"):
-        chain = "model_images" in r and r["model_images"] == r["model_images"]
-        exact, noisy, mitigated = ((r[f"model_{k}_error"] for k in ("exact", "noisy", "mitigated")) if chain else
+        many = "model_images" in r and r["model_images"] == r["model_images"]
+        exact, noisy, mitigated = ((r[f"model_{k}_error"] for k in ("exact", "noisy", "mitigated")) if many else
                                    (r["subset_exact_error"], r["noisy_error"], r["mitigated_error"]))
-        images = int(r["model_images"] if chain else r["images"])
+        images = int(r["model_images"] if many else r["images"])
         out.append({"dataset": r["dataset"], "student": r["student"], "role": r["role"], "teacher": r["teacher"],
-                    "chain": chain, "exact": exact, "noisy": noisy,
+                    "many": many, "exact": exact, "noisy": noisy,
                     "mitigated": mitigated, "images": images, "half_width": subset_half_width(noisy / 100, images),
                     "two_qubit_gates": r["two_qubit_gates"]})
     return out
@@ -261,8 +268,8 @@ def plot_device_errors(table: pd.DataFrame, device_name: str, path: Path) -> Non
         ax.set_xticks(x, [f"{r['student']}\n{_label(r['role'], r['teacher'])}" for r in mine], rotation=60,
                       ha="right", fontsize=7)
         ax.set_ylabel("test error (%)")
-        ax.set_title(f"{dataset} on {device_name}: -chain students on {_images(mine, True)} images (calibrated "
-                     f"model), the others on {_images(mine, False)} (aer)", fontsize=9)
+        ax.set_title(f"{dataset} on {device_name}: students on {_images(mine, True)} images (batched density "
+                     f"matrix), the others on {_images(mine, False)} (aer)", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -270,5 +277,5 @@ def plot_device_errors(table: pd.DataFrame, device_name: str, path: Path) -> Non
     plt.close(fig)
 
 
-def _images(rows: list[dict], chain: bool) -> str:
-    return "/".join(f"{c:,}" for c in sorted({r["images"] for r in rows if r["chain"] == chain})) or "no"
+def _images(rows: list[dict], many: bool) -> str:
+    return "/".join(f"{c:,}" for c in sorted({r["images"] for r in rows if r["many"] == many})) or "no"
