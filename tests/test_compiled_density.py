@@ -57,3 +57,13 @@ def test_a_chain_student_measured_on_its_line_keeps_aers_qubit_order(guadalupe):
     noise = device_noise(guadalupe)
     np.testing.assert_allclose(noisy_distributions(compiled, angles, noise),
                                noisy_probabilities(compiled, angles, noise), atol=1e-6)
+
+
+def test_the_notebooks_circuit_on_the_device_is_aers_density_matrix_to_1e6(guadalupe):
+    from c2q.offsim.qasm import hadamard_template
+
+    angles = np.random.default_rng(0).uniform(-np.pi, np.pi, (4, 4))
+    compiled = compile_circuit(hadamard_template(4), guadalupe, seed=0)
+    noise = device_noise(guadalupe)
+    np.testing.assert_allclose(noisy_distributions(compiled, angles, noise),
+                               noisy_probabilities(compiled, angles, noise), atol=1e-6)
