@@ -11,8 +11,9 @@ Each step is one superoperator, S[(i, j), (k, l)] on row-major vec(rho), built o
 then its error, or for an input's `rz` the per-input phase then the fixed error. The state is held as
 (B, 2, ..., 2) with the row bits then the column bits, qubit n-1 first (qiskit's index, big-endian axes).
 A density matrix of n qubits is 4^n complex128 numbers per input, so this is for small circuits: a
-4-qubit student's 1,000 test images take a fraction of a second. Held to qiskit-aer's density matrix to
-1e-6 (tests/test_compiled_density.py).
+4-qubit student's 1,000 test images take about a second. The errors are read from the NoiseModel's own
+tables (`_local_quantum_errors`, `_default_quantum_errors`: no public accessor; qiskit-aer is pinned in
+constraints.txt). Held to qiskit-aer's density matrix to 1e-6 (tests/test_compiled_density.py).
 """
 
 from __future__ import annotations
