@@ -24,11 +24,12 @@ from c2q.core.variants import parse_student
 from c2q.data.splits import SPLITS, load_splits, normalise
 from c2q.models.student import make_student
 from c2q.models.hybrid import HybridStudent, _ShotEstimate, bitstring_probabilities
-from c2q.offsim.hardware import Target
+from c2q.offsim.hardware import Target, circuit_inputs
+from c2q.offsim.noise import compile_circuit, noisy_probabilities
 from c2q.offsim.qasm import from_qasm3
 from c2q.serving.classifier import package
 from c2q.serving.load import load_student
-from c2q.offsim.shots import exact_probabilities
+from c2q.offsim.shots import exact_probabilities, readout
 from stages import aggregate, evaluate, reduce, train_student
 from tests.conftest import REPO
 
@@ -184,7 +185,7 @@ def evaluated(trained):
         evaluate.write_confusion("hybrid", root / "confusion.json", logits, test, names)
         qasm = evaluate.circuit_qasm(model, test)
     every_fifth = torch.arange(0, len(test), 5)
-    result = evaluate.off_simulator(model, test, {"noisy": every_fifth, "chain": every_fifth}, 0, params.evaluate,
+    result = evaluate.off_simulator(model, test, {"noisy": every_fifth, "model": every_fifth}, 0, params.evaluate,
                                     Target("fake_manila"))
     return root, model, test, logits, qasm, result
 
@@ -221,6 +222,13 @@ def test_its_shot_and_noisy_errors_are_the_notebooks_scores(evaluated):
     assert noisy["images"] == 8 and noisy["test_error_exact"] == subset_error
     assert noisy["device"] == "fake_manila" and noisy["device_circuit"]["two_qubit_gates"] == 0
     assert 0 <= noisy["test_error_device"] <= 1 and len(noisy["depolarising"]["test_error"]) == 3
+    many = result["noisy_model"]  # 4 qubits: its compiled circuit under the device's whole model, same images
+    assert many["model"] == "device" and many["images"] == 8 and many["test_error_exact"] == subset_error
+    with torch.inference_mode():
+        template, angles = circuit_inputs(model, test.x[::5])
+    target, read = Target("fake_manila"), readout(model)
+    aer = noisy_probabilities(compile_circuit(template, target.backend, 0), angles, target.noise, 0)
+    assert many["test_error_noisy_infinite_shots"] == read.error(read.exact(aer), test.y[::5])
 
 
 def test_the_error_table_shows_no_paper_number_for_it(evaluated, tmp_path, monkeypatch):
