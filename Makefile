@@ -25,8 +25,12 @@ study: install
 docs: install  # the tables and numbers of README.md and docs/ from metrics/ and study/results/ (c2q/docs)
 	$(PY) -m c2q.docs
 
+# The suite mostly waits on subprocesses and servers, so its files run on TEST_WORKERS workers (pytest-xdist);
+# each file stays on one worker, whose module fixtures (a digits pipeline, a PostgreSQL server) it builds once.
+TEST_WORKERS ?= 2
+
 test: install
-	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m pytest -q
+	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: install
 	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m pytest -q -m "not pipeline and not server"
